@@ -1,0 +1,29 @@
+"""Exceptions of pytest-agentperf: each says what was wrong, where, and what is accepted."""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentPerfError",
+    "BudgetConfigError",
+    "TargetError",
+    "UnitError",
+]
+
+
+class AgentPerfError(Exception):
+    """Base class of every error raised by pytest-agentperf."""
+
+
+class UnitError(AgentPerfError, ValueError):
+    """Raised when a value with units (a duration, size, rate or fraction) cannot be parsed."""
+
+
+class BudgetConfigError(AgentPerfError, ValueError):
+    """Raised when a budget (marker, ``budget()``, CLI option or pyproject key) is invalid.
+
+    The plugin turns it into ``pytest.UsageError`` at collection time.
+    """
+
+
+class TargetError(AgentPerfError, TypeError):
+    """Raised when ``agent_perf.run`` is given something it cannot drive."""
