@@ -1,0 +1,121 @@
+"""Units: every spelling users type, and the error they get for a bad one."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pytest_agentperf.errors import UnitError
+from pytest_agentperf.units import (
+    Bound,
+    format_bytes,
+    format_duration,
+    format_fraction,
+    format_rate,
+    parse_bound,
+    parse_bytes,
+    parse_duration,
+    parse_fraction,
+    parse_rate,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("150ms", 0.15),
+        ("2s", 2.0),
+        ("2 s", 2.0),
+        ("500us", 500e-6),
+        ("500µs", 500e-6),
+        ("1.5min", 90.0),
+        ("10ns", 1e-8),
+        (0.25, 0.25),
+        (3, 3.0),
+        ("1e-3", 1e-3),
+    ],
+)
+def test_durations(text: str | float, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("text", "nbytes"),
+    [("2MB", 2 * 1024**2), ("512KB", 512 * 1024), ("1GiB", 1024**3), ("100", 100.0), (64, 64.0)],
+)
+def test_sizes(text: str | float, nbytes: float) -> None:
+    assert parse_bytes(text) == nbytes
+
+
+def test_plain_number_size_takes_the_number_unit() -> None:
+    assert parse_bytes(2, number_unit=1024**2) == 2 * 1024**2
+    assert parse_bytes("2", number_unit=1024**2) == 2 * 1024**2
+    assert parse_bytes("2KB", number_unit=1024**2) == 2048
+
+
+@pytest.mark.parametrize(("text", "rate"), [("400/s", 400.0), ("1200/min", 20.0), (50, 50.0)])
+def test_rates(text: str | float, rate: float) -> None:
+    assert parse_rate(text) == pytest.approx(rate)
+
+
+@pytest.mark.parametrize(("text", "fraction"), [("1%", 0.01), ("0.5%", 0.005), (0.02, 0.02)])
+def test_fractions(text: str | float, fraction: float) -> None:
+    assert parse_fraction(text) == pytest.approx(fraction)
+
+
+@pytest.mark.parametrize(
+    ("parser", "value"),
+    [
+        (parse_duration, "1O0ms"),
+        (parse_duration, "150 parsecs"),
+        (parse_duration, -1),
+        (parse_duration, math.inf),
+        (parse_duration, True),
+        (parse_duration, None),
+        (parse_bytes, "2 lots"),
+        (parse_rate, "400/hour"),
+        (parse_fraction, "150%"),
+        (parse_fraction, 2),
+        (parse_fraction, "1 percent"),
+    ],
+)
+def test_bad_values_say_what_where_and_what_is_accepted(parser: object, value: object) -> None:
+    with pytest.raises(UnitError) as info:
+        parser(value, "@latency(p95=...) of test_x")  # type: ignore[operator]
+    message = str(info.value)
+    assert repr(value) in message
+    assert "@latency(p95=...) of test_x" in message
+    assert "such as" in message
+
+
+def test_bounds() -> None:
+    assert parse_bound(">= 400/s", parse_rate, "<=") == Bound(">=", 400.0)
+    assert parse_bound("<= 150ms", parse_duration, ">=") == Bound("<=", 0.15)
+    assert parse_bound("150ms", parse_duration, "<=") == Bound("<=", 0.15)
+    assert parse_bound(0.2, parse_duration, "<=") == Bound("<=", 0.2)
+    assert parse_bound("=> 3/s", parse_rate, "<=") == Bound(">=", 3.0)
+    bound = Bound("<=", 0.15)
+    assert bound.holds(0.15)
+    assert not bound.holds(0.16)
+    assert Bound(">", 1.0).holds(1.5)
+    assert not Bound("<", 1.0).holds(1.0)
+
+
+def test_bad_bound_names_the_operator_form() -> None:
+    with pytest.raises(UnitError, match=r"'>= lots' in throughput\(min=\) .* '>= <value>'"):
+        parse_bound(">= lots", parse_rate, ">=", "throughput(min=)")
+
+
+def test_formatting() -> None:
+    assert format_duration(0.0123) == "12.3ms"
+    assert format_duration(2.5) == "2.50s"
+    assert format_duration(42e-6) == "42µs"
+    assert format_duration(None) == "-"
+    assert format_bytes(2.5 * 1024**2) == "2.5MiB"
+    assert format_bytes(-2048) == "-2.0KiB"
+    assert format_bytes(12) == "12B"
+    assert format_rate(1234.5) == "1,234/s"
+    assert format_rate(12.34) == "12.3/s"
+    assert format_fraction(0.0123) == "1.23%"
+    assert format_fraction(float("nan")) == "-"
