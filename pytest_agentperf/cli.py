@@ -1,12 +1,190 @@
-"""The ``agentperf`` console script."""
+"""The ``agentperf`` console script: compare results outside pytest, and render reports.
+
+    agentperf compare BASE.json HEAD.json [--fail p95:10%,throughput:-5%] [--alpha 0.01]
+    agentperf report RESULTS.json [--html OUT.html]
+    agentperf baselines [--root .agentperf/baselines]
+
+Exit codes: 0 fine, 1 a regression (``compare``), 2 bad input (a missing or invalid file,
+a bad ``--fail`` expression), with the reason on stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_agentperf.baseline import (
+    COMPARISON_HEADERS,
+    DEFAULT_ALPHA,
+    DEFAULT_FAIL_EXPR,
+    DEFAULT_ROOT,
+    BaselineStore,
+    compare_documents,
+    load_document,
+    parse_fail_expr,
+    render_table,
+)
+from pytest_agentperf.errors import AgentPerfError
+from pytest_agentperf.result import PerfResult
+from pytest_agentperf.units import format_duration, format_fraction, format_rate
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_REGRESSED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentperf",
+        description="Compare pytest-agentperf results and render reports.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    cmp = commands.add_parser(
+        "compare",
+        help="compare two results files; exit 1 on a regression",
+        description="Compare HEAD with BASE test by test. A metric regresses when its change "
+        "is beyond the --fail limit AND statistically significant. Exit 1 on a regression.",
+    )
+    cmp.add_argument("base", help="baseline: a results/baseline JSON file or a saved name")
+    cmp.add_argument("head", help="current results: a --agentperf-json file")
+    cmp.add_argument(
+        "--fail",
+        default=DEFAULT_FAIL_EXPR,
+        metavar="EXPR",
+        help="regression limits, e.g. 'p95:10%%,throughput:-5%%' (default: %(default)s)",
+    )
+    cmp.add_argument(
+        "--alpha",
+        type=float,
+        default=DEFAULT_ALPHA,
+        help="significance level (default: %(default)s)",
+    )
+    cmp.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="where saved baselines are")
+
+    rep = commands.add_parser("report", help="print a results file; write it as HTML")
+    rep.add_argument("results", help="a results file written by --agentperf-json")
+    rep.add_argument("--html", type=Path, metavar="OUT", help="write a single-file HTML report")
+
+    lst = commands.add_parser("baselines", help="list saved baselines")
+    lst.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="where saved baselines are")
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="agentperf", description=__doc__)
-    parser.parse_args(argv)
-    return 0
+    """Run the command line; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "compare":
+            return _compare(args)
+        if args.command == "report":
+            return _report(args)
+        return _baselines(args)
+    except AgentPerfError as exc:
+        print(f"agentperf {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _load(spec: str, root: Path) -> dict[str, Any]:
+    """A results document from a file path, or from the store when ``spec`` is a saved name."""
+    path = Path(spec)
+    if path.exists() or spec.endswith(".json") or "/" in spec:
+        return load_document(path)
+    return BaselineStore(root).load(spec)
+
+
+def _describe(document: dict[str, Any]) -> str:
+    env = document.get("environment") or {}
+    parts = [
+        f"python {env['python']}" if env.get("python") else "",
+        str(env.get("platform") or ""),
+        f"{env['cpus']} cpus" if env.get("cpus") else "",
+        f"commit {str(env['git_commit'])[:10]}" if env.get("git_commit") else "",
+        str(document.get("created") or ""),
+    ]
+    return ", ".join(p for p in parts if p) or "no environment recorded"
+
+
+def _compare(args: argparse.Namespace) -> int:
+    rules = parse_fail_expr(args.fail, where="--fail")
+    base, head = _load(args.base, args.root), _load(args.head, args.root)
+    print(f"baseline: {args.base} ({_describe(base)})")
+    print(f"current:  {args.head} ({_describe(head)})")
+    outcomes = compare_documents(base, head, rules, alpha=args.alpha)
+    for item in outcomes:
+        title = item.nodeid + (f" [{item.name}]" if item.name else "")
+        print(f"\n{title}")
+        if item.comparison is None:
+            print(f"  {item.note}: not compared")
+        else:
+            print(render_table(COMPARISON_HEADERS, [r.cells() for r in item.comparison.rows]))
+    regressed = [i for i in outcomes if i.regressed]
+    compared = sum(1 for i in outcomes if i.comparison is not None)
+    print()
+    if regressed:
+        names = ", ".join(i.nodeid + (f" [{i.name}]" if i.name else "") for i in regressed)
+        print(f"REGRESSED: {len(regressed)} of {compared} compared runs ({names}).")
+        print(f"A regression is beyond the limit ({args.fail}) AND significant at {args.alpha:g}.")
+        return EXIT_REGRESSED
+    print(f"No regression in {compared} compared runs (limits {args.fail}, alpha {args.alpha:g}).")
+    return EXIT_OK
+
+
+REPORT_HEADERS = ["test", "outcome", "tasks", "throughput", "p50", "p95", "p99", "errors", "eff."]
+
+
+def _report_rows(document: dict[str, Any]) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for test in document.get("tests", ()):
+        nodeid, outcome = str(test.get("nodeid", "?")), str(test.get("outcome", "?"))
+        results = [PerfResult.from_dict(r) for r in test.get("results") or ()]
+        if not results:
+            rows.append([nodeid, outcome, *["-"] * (len(REPORT_HEADERS) - 2)])
+        for r in results:
+            label = nodeid if len(results) == 1 else f"{nodeid} [{r.name}]"
+            rows.append(
+                [
+                    label,
+                    outcome,
+                    str(r.total),
+                    format_rate(r.throughput),
+                    format_duration(r.latency.p50),
+                    format_duration(r.latency.p95),
+                    format_duration(r.latency.p99),
+                    format_fraction(r.error_rate),
+                    "-" if r.efficiency is None else f"{r.efficiency:.2f}",
+                ]
+            )
+    return rows
+
+
+def _report(args: argparse.Namespace) -> int:
+    document = load_document(args.results)
+    print(f"{args.results} ({_describe(document)})")
+    try:
+        rows = _report_rows(document)
+    except (KeyError, TypeError, ValueError) as exc:
+        print(
+            f"agentperf report: error: {args.results} has an invalid result: {exc}", file=sys.stderr
+        )
+        return EXIT_USAGE
+    print(render_table(REPORT_HEADERS, rows) if rows else "  no performance tests")
+    if args.html is not None:
+        from pytest_agentperf.report.html import write_html
+
+        write_html(document, args.html)
+        print(f"HTML report: {args.html}")
+    return EXIT_OK
+
+
+def _baselines(args: argparse.Namespace) -> int:
+    infos = BaselineStore(args.root).list()
+    if not infos:
+        print(f"No baselines in {args.root}.")
+        return EXIT_OK
+    rows = [[i.name, i.saved_at, _describe({"environment": i.environment})] for i in infos]
+    print(render_table(["name", "saved at (UTC)", "environment"], rows))
+    return EXIT_OK

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 __all__ = [
     "AgentPerfError",
+    "BaselineError",
     "BudgetConfigError",
+    "CompareExprError",
+    "LoadConfigError",
     "TargetError",
     "UnitError",
 ]
@@ -27,3 +30,15 @@ class BudgetConfigError(AgentPerfError, ValueError):
 
 class TargetError(AgentPerfError, TypeError):
     """Raised when ``agent_perf.run`` is given something it cannot drive."""
+
+
+class LoadConfigError(AgentPerfError, ValueError):
+    """Raised when ``agent_perf.run``/``sweep`` parameters are invalid or inconsistent."""
+
+
+class BaselineError(AgentPerfError):
+    """Raised when a baseline or results file cannot be saved, found or read."""
+
+
+class CompareExprError(AgentPerfError, ValueError):
+    """Raised when a ``--agentperf-compare-fail`` / ``--fail`` expression is invalid."""

@@ -88,13 +88,14 @@ class SelfCheck:
 
 @dataclass(frozen=True, slots=True)
 class MemorySample:
-    """One memory sample, taken between rounds after ``gc.collect()``."""
+    """One memory sample, taken between rounds after the reset hooks and ``gc.collect()``."""
 
     tasks: int  # tasks completed when sampled
     rss: int  # bytes
-    uss: int  # bytes (0 where the platform cannot tell)
+    uss: int  # bytes (0 where the platform cannot tell, or USS sampling is off)
     blocks: int  # sys.getallocatedblocks()
     warmup: bool = False
+    anon: int = 0  # resident private anonymous bytes (Linux: RSS - shared), 0 elsewhere
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,7 +107,12 @@ class MemorySample:
 
 @dataclass(frozen=True, slots=True)
 class MemoryReport:
-    """Memory growth of a workload measured in rounds (see ``pytest_agentperf.memory``)."""
+    """Memory growth of a workload measured in rounds (see ``pytest_agentperf.memory``).
+
+    ``leak`` says the growth is real (the slope's interval excludes zero and the growth is
+    above the measurement's resolution); a budget fails only when ``leak`` is true *and* the
+    growth crosses the limit: :meth:`exceeds`.
+    """
 
     tasks: int  # measured tasks (warm-up excluded)
     growth_bytes: float  # fitted growth over the measured tasks (slope x tasks)
@@ -115,21 +121,63 @@ class MemoryReport:
     rss_start: int
     rss_end: int
     rss_peak: int
-    leak: bool  # slope interval excludes zero (the budget decides whether it fails)
+    leak: bool  # growth is real (the budget decides whether it fails)
     samples: tuple[MemorySample, ...] = ()
-    metric: str = "uss"  # which series the fit used: "uss" or "rss"
+    metric: str = "anon"  # the series fitted for bytes: "anon", "uss" or "rss"
     diagnosis: str | None = None  # top allocation sites, when a leak was diagnosed
+    blocks_per_task: float = 0.0  # fitted slope of sys.getallocatedblocks() per task
+    blocks_per_task_ci: tuple[float, float] = (0.0, 0.0)
+    reason: str = ""  # why ``leak`` is what it is, in one sentence
+    sampling_seconds: float = 0.0  # time spent in the sampler (reset hooks, gc, reads)
+
+    def exceeds(self, max_bytes: float | None = None, per_task_bytes: float | None = None) -> bool:
+        """True when this is a leak whose growth crosses either limit (``None``: no limit).
+
+        With no limit at all, any leak exceeds.
+        """
+        if not self.leak:
+            return False
+        if max_bytes is None and per_task_bytes is None:
+            return True
+        return (max_bytes is not None and self.growth_bytes > max_bytes) or (
+            per_task_bytes is not None and self.per_task_bytes > per_task_bytes
+        )
+
+    def describe(self) -> str:
+        """A few lines for a failure message or a report: growth, fit, verdict, diagnosis."""
+        from pytest_agentperf.units import format_bytes as _size
+
+        low, high = self.per_task_ci
+        lines = [
+            f"memory growth {_size(self.growth_bytes)} over {self.tasks:,} measured tasks: "
+            f"{self.per_task_bytes:,.0f} B/task (95% CI {low:,.0f} .. {high:,.0f}), "
+            f"fitted on {self.metric} memory",
+            f"allocated blocks {self.blocks_per_task:+.3f}/task "
+            f"(95% CI {self.blocks_per_task_ci[0]:+.3f} .. {self.blocks_per_task_ci[1]:+.3f}); "
+            f"RSS {_size(self.rss_start)} -> {_size(self.rss_end)}, peak {_size(self.rss_peak)}",
+            f"leak: {'yes' if self.leak else 'no'}" + (f" ({self.reason})" if self.reason else ""),
+        ]
+        if self.diagnosis:
+            lines.append(self.diagnosis)
+        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["per_task_ci"] = list(self.per_task_ci)
+        # JSON has no infinity: an unbounded interval end (too few samples) travels as null.
+        for key in ("per_task_ci", "blocks_per_task_ci"):
+            data[key] = [v if abs(v) != float("inf") else None for v in getattr(self, key)]
         data["samples"] = [s.to_dict() for s in self.samples]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MemoryReport:
         known = _known(cls, data)
-        known["per_task_ci"] = tuple(known.get("per_task_ci", (0.0, 0.0)))
+        for key in ("per_task_ci", "blocks_per_task_ci"):
+            low, high = known.get(key) or (0.0, 0.0)
+            known[key] = (
+                float("-inf") if low is None else float(low),
+                float("inf") if high is None else float(high),
+            )
         known["samples"] = tuple(MemorySample.from_dict(s) for s in known.get("samples", ()))
         return cls(**known)
 
@@ -161,6 +209,7 @@ class PerfResult:
     memory: MemoryReport | None = None
     timeseries: tuple[WindowStats, ...] = ()
     samples: tuple[float, ...] = ()  # a uniform reservoir of latencies, for charts and tests
+    service_samples: tuple[float, ...] = ()  # service latencies of the same sampled tasks
     selfcheck: SelfCheck = field(default_factory=SelfCheck)
     started_at: float = 0.0  # wall-clock epoch seconds
     extra: dict[str, Any] = field(default_factory=dict)  # user or workload figures
@@ -176,6 +225,11 @@ class PerfResult:
     @property
     def error_rate(self) -> float:
         return self.failed / self.total if self.total else 0.0
+
+    @property
+    def achieved_rate(self) -> float:
+        """Tasks finished per second, failures included (compare with ``offered_rate``)."""
+        return self.total / self.duration if self.duration > 0 else 0.0
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -196,6 +250,7 @@ class PerfResult:
             "service_latency": self.service_latency.to_dict(),
             "concurrency": self.concurrency,
             "offered_rate": self.offered_rate,
+            "achieved_rate": self.achieved_rate,
             "late_starts": self.late_starts,
             "ttft": self.ttft.to_dict() if self.ttft else None,
             "errors": dict(self.errors),
@@ -204,6 +259,7 @@ class PerfResult:
             "memory": self.memory.to_dict() if self.memory else None,
             "timeseries": [w.to_dict() for w in self.timeseries],
             "samples": list(self.samples),
+            "service_samples": list(self.service_samples),
             "selfcheck": self.selfcheck.to_dict(),
             "started_at": self.started_at,
             "extra": dict(self.extra),
@@ -219,6 +275,7 @@ class PerfResult:
         known["memory"] = MemoryReport.from_dict(data["memory"]) if data.get("memory") else None
         known["timeseries"] = tuple(WindowStats.from_dict(w) for w in data.get("timeseries", ()))
         known["samples"] = tuple(data.get("samples", ()))
+        known["service_samples"] = tuple(data.get("service_samples", ()))
         known["selfcheck"] = SelfCheck.from_dict(data.get("selfcheck", {}))
         return cls(**known)
 

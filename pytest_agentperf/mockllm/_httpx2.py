@@ -1,0 +1,37 @@
+"""The httpx2 flavour, for the official ``openai`` and ``anthropic`` SDKs.
+
+Imported only by ``MockLLM.httpx2_transport()``: httpx2 is an optional extra.
+"""
+
+from __future__ import annotations
+
+import httpx2
+
+from pytest_agentperf.mockllm.transports import Flavour, HttpxFront, PlanStreamMixin
+
+__all__ = ["HTTPX2", "Httpx2Transport"]
+
+
+class Httpx2Stream(PlanStreamMixin, httpx2.AsyncByteStream):
+    """``PlanStreamMixin`` for httpx2."""
+
+
+HTTPX2 = Flavour(
+    response=httpx2.Response,
+    stream=Httpx2Stream,
+    bytestream=httpx2.ByteStream,
+    read_timeout=httpx2.ReadTimeout,
+    connect_error=httpx2.ConnectError,
+    protocol_error=httpx2.RemoteProtocolError,
+)
+
+
+class Httpx2Transport(httpx2.AsyncBaseTransport):
+    """An ``httpx2.AsyncBaseTransport`` answering every request from the mock."""
+
+    def __init__(self, front: HttpxFront) -> None:
+        self._respond = front.respond
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response: httpx2.Response = await self._respond(request)
+        return response

@@ -1,0 +1,333 @@
+"""The one handler core: a normalised request in, a response plan out.
+
+``MockCore.plan()`` is synchronous and does no I/O: it routes, parses the body, picks the
+reply, draws the fault and the delays, updates the counters and returns a ``Plan`` -- the
+status, headers, body or stream segments, and *when* each is due as an offset from the
+request's arrival. The front ends (respx, the httpx and httpx2 transports, the socket
+server) only execute plans: they sleep until ``arrival + offset`` (deadlines, so timer
+overshoot never accumulates across chunks), raise their own client's exceptions for
+faults, and call ``finish()`` when the response is over.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pytest_agentperf.mockllm import providers as wire
+from pytest_agentperf.mockllm.faults import (
+    CONNECTION_ERROR,
+    DISCONNECT,
+    MALFORMED,
+    RATE_LIMIT,
+    SERVER_ERROR,
+    TIMEOUT,
+    FaultPlanner,
+    Faults,
+)
+from pytest_agentperf.mockllm.models import LatencyModel
+from pytest_agentperf.mockllm.replies import LLMRequest, Reply, Script, ScriptBook
+from pytest_agentperf.mockllm.stats import Counters
+
+__all__ = ["Incoming", "MockCore", "Plan", "Settings"]
+
+JSON_HEADERS: Final = (("content-type", "application/json"),)
+SSE_HEADERS: Final = (("content-type", "text/event-stream; charset=utf-8"),)
+CLIENT_TIMEOUT: Final = "client_timeout"
+_MALFORMED_EVENT: Final = {
+    wire.OPENAI: b'data: {"choices": [{"delta": \n\n',
+    wire.ANTHROPIC: b'event: content_block_delta\ndata: {"type": "content_block_delta", \n\n',
+}
+
+
+@dataclass(slots=True)
+class Incoming:
+    """A request as every front end hands it to the core."""
+
+    method: str
+    path: str
+    body: bytes
+    headers: Mapping[str, str]
+    read_timeout: float | None = None
+
+
+@dataclass(slots=True)
+class Plan:
+    """What to answer and when, as offsets in seconds from the request's arrival.
+
+    Plain answers send ``headers`` and ``body`` at ``delay``. Streams send the headers at
+    once and ``segments[i]`` at ``offsets[i]``. ``fault`` (``"timeout"``,
+    ``"connection_error"``, ``"disconnect"``) happens at ``fault_at``, after the segments.
+    """
+
+    status: int
+    headers: Sequence[tuple[str, str]] = JSON_HEADERS
+    body: bytes = b""
+    delay: float = 0.0
+    segments: Sequence[bytes] | None = None
+    offsets: Sequence[float] | None = None
+    fault: str | None = None
+    fault_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.fault is not None and not self.fault_at:
+            self.fault_at = self.offsets[-1] if self.offsets else self.delay
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything ``configure()`` sets, resolved."""
+
+    latency: LatencyModel | None = None
+    ttft: LatencyModel | None = None
+    itl: LatencyModel | None = None
+    output_tokens: int | tuple[int, int] = 16
+    faults: Faults | None = None
+    seed: int = 0
+    replies: tuple[Script, ...] = ()
+    embedding_dim: int = 16
+
+
+class MockCore:
+    """Settings, random state and counters, and ``plan()``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.counters = Counters()
+        self._models: dict[str, str] = {}
+        self.apply(settings)
+
+    def apply(self, settings: Settings) -> None:
+        """Adopt new settings; re-seeds and restarts fault schedules."""
+        self.settings = settings
+        self._rng = random.Random(f"agentperf-mockllm-latency-{settings.seed}")
+        faults = settings.faults
+        self._faults = FaultPlanner(faults, settings.seed) if faults and faults.active else None
+        self._scripts = ScriptBook(settings.replies)
+
+    # -- entry points ---------------------------------------------------------------------
+
+    def plan(self, request: Incoming, now: float) -> Plan:
+        """The plan for ``request`` arriving at monotonic time ``now``. Call ``finish()`` after."""
+        counters = self.counters
+        counters.calls += 1
+        counters.in_flight += 1
+        if counters.in_flight > counters.peak:
+            counters.peak = counters.in_flight
+        plan = self._route(request, now)
+        if plan.status:
+            counters.by_status[plan.status] = counters.by_status.get(plan.status, 0) + 1
+        return plan
+
+    def finish(self) -> None:
+        """The response is over (sent, failed or abandoned)."""
+        self.counters.in_flight -= 1
+
+    def connection_opened(self) -> None:
+        """Server mode: a client opened a connection."""
+        self.counters.connections_opened += 1
+
+    # -- routing --------------------------------------------------------------------------
+
+    def _route(self, request: Incoming, now: float) -> Plan:
+        endpoint = wire.endpoint_for(request.path)
+        if endpoint is None:
+            self.counters.not_found += 1
+            anthropic = "anthropic-version" in request.headers
+            provider = wire.provider_of(None, anthropic)
+            message = f"Invalid URL ({request.method} {request.path}): the mock LLM serves "
+            message += f"{wire.CHAT}, {wire.EMBEDDINGS} and {wire.MESSAGES}."
+            return _error(provider, 404, message)
+        provider = wire.ANTHROPIC if endpoint == wire.MESSAGES else wire.OPENAI
+        if request.method != "POST":
+            return _error(provider, 405, f"Method {request.method} is not allowed here; use POST.")
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return _error(provider, 400, "The request body is not a JSON object.")
+        counters = self.counters
+        counters.by_endpoint[endpoint] = counters.by_endpoint.get(endpoint, 0) + 1
+        counters.latency_calls += 1
+        fault = self._faults.decide(now) if self._faults is not None else None
+        if fault is not None and fault not in (DISCONNECT, MALFORMED):
+            return self._fault(fault, provider, request)
+        plan = self._answer(endpoint, provider, body)
+        if fault is not None:
+            _count(counters.faults, str(fault))
+            plan = _corrupt(plan, str(fault), provider)
+        return self._emulate_timeout(plan, request.read_timeout)
+
+    def _answer(self, endpoint: str, provider: str, body: dict[str, Any]) -> Plan:
+        model_json = self._model_json(body.get("model"))
+        if endpoint == wire.EMBEDDINGS:
+            content, n_in = wire.embeddings_body(model_json, body, self.settings.embedding_dim)
+            self.counters.tokens_in += n_in
+            return self._plain(content, n_in)
+        n_in = wire.input_tokens(body)
+        reply = self._scripts.answer(LLMRequest(endpoint, body)) if self._scripts else None
+        pieces, tools, finish, n_out = self._content(reply, body)
+        self.counters.tokens_in += n_in
+        self.counters.tokens_out += n_out
+        if body.get("stream") is True:
+            options = body.get("stream_options")
+            include_usage = isinstance(options, dict) and options.get("include_usage") is True
+            parts = wire.chat_stream(
+                provider, model_json, pieces, tools, finish, (n_in, n_out), include_usage
+            )
+            return self._stream(parts, n_in)
+        content = wire.chat_body(provider, model_json, pieces, tools, finish, (n_in, n_out))
+        return self._plain(content, n_out, n_in)
+
+    def _content(
+        self, reply: Reply | None, body: dict[str, Any]
+    ) -> tuple[Sequence[str] | int, Sequence[Any], str, int]:
+        """(pieces or a default-text token count, tool calls, finish reason, output tokens)."""
+        if reply is not None:
+            pieces = reply.pieces or (() if reply.tool_calls else ("",))
+            finish = "tool_calls" if reply.tool_calls else "stop"
+            return pieces, tuple(reply.tool_calls), finish, len(pieces) + len(reply.tool_calls)
+        wanted = self.settings.output_tokens
+        n = wanted if isinstance(wanted, int) else self._rng.randint(*wanted)
+        cap = body.get("max_completion_tokens") or body.get("max_tokens")
+        if isinstance(cap, int) and 0 < cap < n:
+            return cap, (), "length", cap
+        return n, (), "stop", n
+
+    def _model_json(self, model: object) -> str:
+        key = model if isinstance(model, str) else "mock-llm"
+        cached = self._models.get(key)
+        if cached is None:
+            if len(self._models) >= 256:
+                self._models.clear()
+            cached = self._models[key] = wire.json_str(key)
+        return cached
+
+    # -- timing ---------------------------------------------------------------------------
+
+    def _plain(self, content: bytes, n_out: int, n_in: int = 0) -> Plan:
+        settings = self.settings
+        delay = 0.0
+        if settings.latency is not None:
+            delay = settings.latency.sample(self._rng, n_out)
+        elif settings.ttft is not None or settings.itl is not None:
+            delay = self._first(n_in) + sum(self._gaps(n_out - 1))
+        self.counters.injected += delay
+        return Plan(200, JSON_HEADERS, content, delay)
+
+    def _first(self, n_in: int) -> float:
+        model = self.settings.ttft or self.settings.latency
+        return model.sample(self._rng, n_in) if model is not None else 0.0
+
+    def _gaps(self, count: int) -> list[float]:
+        itl = self.settings.itl
+        if itl is None or count <= 0:
+            return []
+        rng = self._rng
+        return [itl.sample(rng, 1) for _ in range(count)]
+
+    def _stream(self, parts: wire.StreamParts, n_in: int) -> Plan:
+        first = self._first(n_in)
+        tokens = parts.tokens
+        if self.settings.itl is None or len(tokens) <= 1:
+            segments: list[bytes] = [b"".join((parts.prelude, *tokens, parts.tail))]
+            offsets = [first]
+        else:
+            segments = list(tokens)
+            segments[0] = parts.prelude + segments[0]
+            segments[-1] = segments[-1] + parts.tail
+            offsets = [first]
+            at = first
+            for gap in self._gaps(len(tokens) - 1):
+                at += gap
+                offsets.append(at)
+        self.counters.injected += offsets[-1]
+        return Plan(200, SSE_HEADERS, segments=segments, offsets=offsets)
+
+    def _emulate_timeout(self, plan: Plan, read_timeout: float | None) -> Plan:
+        """Cut the plan where the client's own read timeout would fire."""
+        if read_timeout is None:
+            return plan
+        if plan.offsets is None:
+            if plan.delay <= read_timeout:
+                return plan
+            return self._timed_out(plan, plan.delay, read_timeout, None)
+        previous = 0.0
+        for index, offset in enumerate(plan.offsets):
+            if offset - previous > read_timeout:
+                return self._timed_out(plan, plan.offsets[-1], previous + read_timeout, index)
+            previous = offset
+        return plan
+
+    def _timed_out(self, plan: Plan, planned: float, at: float, cut: int | None) -> Plan:
+        self.counters.injected += at - planned
+        _count(self.counters.faults, CLIENT_TIMEOUT)
+        if cut is None:
+            return Plan(0, fault=TIMEOUT, fault_at=at)
+        assert plan.segments is not None
+        assert plan.offsets is not None
+        plan.segments, plan.offsets = plan.segments[:cut], plan.offsets[:cut]
+        plan.fault, plan.fault_at = TIMEOUT, at
+        return plan
+
+    # -- faults ---------------------------------------------------------------------------
+
+    def _fault(self, fault: str | int, provider: str, request: Incoming) -> Plan:
+        assert self._faults is not None
+        faults = self._faults.faults
+        if isinstance(fault, int):
+            _count(self.counters.faults, "outage")
+            return _error(provider, fault, "The service is unavailable (outage).", faults)
+        _count(self.counters.faults, fault)
+        if fault == RATE_LIMIT:
+            return _error(provider, 429, "Rate limit reached for requests.", faults)
+        if fault == SERVER_ERROR:
+            status = self._faults.server_error_status()
+            return _error(provider, status, "The server had an error processing your request.")
+        if fault == CONNECTION_ERROR:
+            return Plan(0, fault=CONNECTION_ERROR)
+        at = request.read_timeout if request.read_timeout is not None else float(faults.hang)
+        self.counters.injected += at
+        return Plan(0, fault=TIMEOUT, fault_at=at)
+
+
+def _count(table: dict[str, int], key: str) -> None:
+    table[key] = table.get(key, 0) + 1
+
+
+def _error(provider: str, status: int, message: str, faults: Faults | None = None) -> Plan:
+    headers: Sequence[tuple[str, str]] = JSON_HEADERS
+    if status == 429 and faults is not None:
+        seconds = float(faults.retry_after)
+        headers = (
+            *JSON_HEADERS,
+            ("retry-after", f"{seconds:g}"),
+            ("retry-after-ms", f"{seconds * 1000:g}"),
+        )
+    return Plan(status, headers, wire.error_body(provider, status, message))
+
+
+def _corrupt(plan: Plan, fault: str, provider: str) -> Plan:
+    """A successful plan turned into a disconnect mid-answer or a malformed answer."""
+    if plan.segments is None or plan.offsets is None:
+        half = plan.body[: len(plan.body) // 2]
+        if fault == MALFORMED:
+            return Plan(plan.status, plan.headers, half, plan.delay)
+        headers = (*plan.headers, ("content-length", str(len(plan.body))))
+        return Plan(plan.status, headers, b"", plan.delay, [half], [plan.delay], DISCONNECT)
+    segments, offsets = list(plan.segments), list(plan.offsets)
+    middle = len(segments) // 2
+    if fault == MALFORMED:
+        segments[middle] = _MALFORMED_EVENT[provider] + segments[middle]
+        plan.segments = segments
+        return plan
+    if len(segments) == 1:
+        only = segments[0]
+        segments = [only[: len(only) // 2]]
+        middle = 1
+    plan.segments, plan.offsets = segments[:middle], offsets[:middle]
+    plan.fault, plan.fault_at = DISCONNECT, offsets[middle - 1] if middle else 0.0
+    return plan

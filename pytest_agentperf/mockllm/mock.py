@@ -1,0 +1,249 @@
+"""``MockLLM``: configuration, statistics and the four ways in, over one ``MockCore``."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import httpx
+
+from pytest_agentperf.mockllm.core import MockCore, Settings
+from pytest_agentperf.mockllm.faults import Faults
+from pytest_agentperf.mockllm.models import LatencyLike, as_model
+from pytest_agentperf.mockllm.replies import as_scripts
+from pytest_agentperf.mockllm.server import MockServer
+from pytest_agentperf.mockllm.stats import Counters, MockStats
+from pytest_agentperf.mockllm.transports import HTTPX, HttpxFront, MockRouter, MockTransport
+
+if TYPE_CHECKING:
+    import httpx2
+
+__all__ = ["DEFAULT_BASE_URL", "MockLLM"]
+
+# A loopback address and a port nothing listens on: an unpatched client fails fast, locally.
+DEFAULT_BASE_URL = "http://127.0.0.1:9/v1"
+
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+UNSET = _Unset.UNSET
+
+
+def _output_tokens(value: object) -> int | tuple[int, int]:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    if (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        and 1 <= value[0] <= value[1]
+    ):
+        return (value[0], value[1])
+    raise ValueError(
+        f"configure(output_tokens={value!r}) is not accepted; use an int >= 1 or a range "
+        "(low, high) with 1 <= low <= high."
+    )
+
+
+def _embedding_dim(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ValueError(f"configure(embedding_dim={value!r}) must be an int >= 1.")
+
+
+def _seed(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValueError(f"configure(seed={value!r}) must be an int.")
+
+
+def _faults(value: object) -> Faults | None:
+    if value is None or isinstance(value, Faults):
+        return value
+    raise ValueError(f"configure(faults={value!r}) must be a Faults(...) or None.")
+
+
+class MockLLM:
+    """A fake OpenAI/Anthropic API with latency models, streaming and fault injection.
+
+    ``start()``/``stop()`` (or ``async with``) patch every ``httpx`` client for
+    ``base_url`` through respx; ``httpx_transport()`` and ``httpx2_transport()`` are
+    transports to inject instead; ``serve()`` is a real server on 127.0.0.1.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        latency: LatencyLike = None,
+        ttft: LatencyLike = None,
+        itl: LatencyLike = None,
+        output_tokens: int | tuple[int, int] = 16,
+        faults: Faults | None = None,
+        seed: int = 0,
+        replies: object = None,
+        embedding_dim: int = 16,
+        respx_using: str = "httpx",
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._core = MockCore(Settings())
+        self.configure(
+            latency=latency,
+            ttft=ttft,
+            itl=itl,
+            output_tokens=output_tokens,
+            faults=faults,
+            seed=seed,
+            replies=replies,
+            embedding_dim=embedding_dim,
+        )
+        self._front = HttpxFront(self._core, HTTPX)
+        self._router = MockRouter(self._front, self._base_url, using=respx_using)
+        self._started = False
+        self._servers: set[MockServer] = set()
+
+    # -- configuration --------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """Where patched httpx clients reach the mock (OpenAI style, ending in ``/v1``)."""
+        return self._base_url
+
+    def configure(
+        self,
+        *,
+        latency: LatencyLike | _Unset = UNSET,
+        ttft: LatencyLike | _Unset = UNSET,
+        itl: LatencyLike | _Unset = UNSET,
+        output_tokens: int | tuple[int, int] | _Unset = UNSET,
+        faults: Faults | _Unset | None = UNSET,
+        seed: int | _Unset = UNSET,
+        replies: object = UNSET,
+        embedding_dim: int | _Unset = UNSET,
+    ) -> Self:
+        """Change what is given, keep the rest; ``None`` clears. Re-seeds, restarts faults.
+
+        ``latency`` is the time to a complete (non-streaming) answer; ``ttft`` the time to a
+        stream's first token and ``itl`` the gap between tokens (when only ``latency`` is
+        set, a stream's first token comes after ``latency``; when only ``ttft``/``itl`` are,
+        a plain answer takes ``ttft + itl * (tokens - 1)``).
+        """
+        current = self._core.settings
+        changes: dict[str, Any] = {}
+        for name, model in (("latency", latency), ("ttft", ttft), ("itl", itl)):
+            if not isinstance(model, _Unset):
+                changes[name] = as_model(model, name)
+        checks = {
+            "output_tokens": (output_tokens, _output_tokens),
+            "faults": (faults, _faults),
+            "seed": (seed, _seed),
+            "embedding_dim": (embedding_dim, _embedding_dim),
+            "replies": (replies, lambda v: tuple(as_scripts(v))),
+        }
+        for name, (value, check) in checks.items():
+            if value is not UNSET:
+                changes[name] = check(value)
+        self._core.apply(dataclasses.replace(current, **changes))
+        return self
+
+    @property
+    def settings(self) -> Settings:
+        """The resolved configuration."""
+        return self._core.settings
+
+    # -- statistics -----------------------------------------------------------------------
+
+    def stats(self) -> MockStats:
+        """A frozen snapshot of the counters."""
+        return self._core.counters.snapshot()
+
+    def reset_stats(self) -> None:
+        """Zero the counters (calls in flight still finish correctly)."""
+        in_flight = self._core.counters.in_flight
+        self._core.counters = Counters()
+        self._core.counters.in_flight = in_flight
+
+    def reset_history(self) -> None:
+        """Drop per-call history (the respx router's call log); counters are kept.
+
+        The mock's own router records nothing, so this only matters if routes were added
+        to ``router`` by hand.
+        """
+        self._router.reset()
+
+    @property
+    def router(self) -> MockRouter:
+        """The respx router used for patching (a ``respx.MockRouter``)."""
+        return self._router
+
+    # -- ways in --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Patch httpx through respx: requests to ``base_url``'s host reach the mock."""
+        if not self._started:
+            self._router.start()
+            self._started = True
+
+    def stop(self) -> None:
+        """Stop patching and close servers still open; safe to call twice."""
+        if self._started:
+            self._started = False
+            self._router.stop(quiet=True)
+        for server in list(self._servers):
+            server.close_now()
+        self._servers.clear()
+
+    async def __aenter__(self) -> Self:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        servers = list(self._servers)
+        self.stop()
+        for server in servers:
+            await server.close()
+
+    def httpx_transport(self) -> httpx.AsyncBaseTransport:
+        """A transport for ``httpx.AsyncClient(transport=...)``; no patching, cheapest."""
+        return MockTransport(self._front)
+
+    def httpx2_transport(self) -> httpx2.AsyncBaseTransport:
+        """A transport for ``httpx2.AsyncClient`` (what the openai/anthropic SDKs take)."""
+        try:
+            from pytest_agentperf.mockllm._httpx2 import HTTPX2, Httpx2Transport
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "httpx2_transport() needs httpx2: pip install 'pytest-agentperf[httpx2]'."
+            ) from exc
+        return Httpx2Transport(HttpxFront(self._core, HTTPX2))
+
+    @contextlib.asynccontextmanager
+    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+        """A real HTTP/1.1 server on a loopback address; yields its base URL (``.../v1``)."""
+        server = MockServer(self._core, host, port)
+        url = await server.start()
+        self._servers.add(server)
+        try:
+            yield url
+        finally:
+            self._servers.discard(server)
+            await server.close()
+
+    def __repr__(self) -> str:
+        stats = self._core.counters
+        state = "patching" if self._started else "idle"
+        return (
+            f"<MockLLM {self._base_url} {state} calls={stats.calls} "
+            f"in_flight={stats.in_flight} servers={len(self._servers)}>"
+        )

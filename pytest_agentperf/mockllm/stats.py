@@ -1,0 +1,100 @@
+"""Call statistics: live counters (O(1) memory) and their frozen snapshot, ``MockStats``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Counters", "MockStats"]
+
+
+@dataclass(frozen=True, slots=True)
+class MockStats:
+    """A snapshot of what the mock has served.
+
+    ``by_status`` counts responses that had a status (emulated timeouts and connection
+    errors have none; they are in ``faults``). ``injected_latency_total`` sums the delays the
+    mock injected (TTFT and inter-token gaps for streams). ``faults`` counts injected faults
+    by kind (``rate_limit``, ``server_error``, ``timeout``, ``disconnect``, ``malformed``,
+    ``connection_error``, ``outage``) and ``client_timeout`` for emulated client timeouts.
+    """
+
+    calls: int = 0
+    by_endpoint: dict[str, int] = field(default_factory=dict)
+    by_status: dict[int, int] = field(default_factory=dict)
+    peak_concurrency: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    injected_latency_total: float = 0.0
+    mean_injected_latency: float | None = None
+    connections_opened: int = 0
+    not_found: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+    in_flight: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dict."""
+        return {
+            "calls": self.calls,
+            "by_endpoint": dict(self.by_endpoint),
+            "by_status": {str(k): v for k, v in self.by_status.items()},
+            "peak_concurrency": self.peak_concurrency,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "injected_latency_total": self.injected_latency_total,
+            "mean_injected_latency": self.mean_injected_latency,
+            "connections_opened": self.connections_opened,
+            "not_found": self.not_found,
+            "faults": dict(self.faults),
+            "in_flight": self.in_flight,
+        }
+
+
+class Counters:
+    """The mutable counters behind ``MockStats``; every field is a number or a small dict."""
+
+    __slots__ = (
+        "by_endpoint",
+        "by_status",
+        "calls",
+        "connections_opened",
+        "faults",
+        "in_flight",
+        "injected",
+        "latency_calls",
+        "not_found",
+        "peak",
+        "tokens_in",
+        "tokens_out",
+    )
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.by_endpoint: dict[str, int] = {}
+        self.by_status: dict[int, int] = {}
+        self.in_flight = 0
+        self.peak = 0
+        self.tokens_in = 0
+        self.tokens_out = 0
+        self.injected = 0.0
+        self.latency_calls = 0
+        self.connections_opened = 0
+        self.not_found = 0
+        self.faults: dict[str, int] = {}
+
+    def snapshot(self) -> MockStats:
+        """A frozen copy."""
+        mean = self.injected / self.latency_calls if self.latency_calls else None
+        return MockStats(
+            calls=self.calls,
+            by_endpoint=dict(self.by_endpoint),
+            by_status=dict(self.by_status),
+            peak_concurrency=self.peak,
+            tokens_in=self.tokens_in,
+            tokens_out=self.tokens_out,
+            injected_latency_total=self.injected,
+            mean_injected_latency=mean,
+            connections_opened=self.connections_opened,
+            not_found=self.not_found,
+            faults=dict(self.faults),
+            in_flight=self.in_flight,
+        )

@@ -1,0 +1,215 @@
+"""Front ends for httpx-style clients: the plan executor, the transports and the respx router.
+
+``HttpxFront`` is written once against a ``Flavour`` -- the response, stream and exception
+classes of one client library -- so ``httpx`` and ``httpx2`` share every line of logic.
+Delays are deadlines: each segment is due at ``arrival + offset``, so sleeping late for one
+chunk does not push the next one back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import respx
+from respx.models import AllMockedAssertionError, PassThrough
+
+from pytest_agentperf.mockllm.core import Incoming, MockCore, Plan
+from pytest_agentperf.mockllm.faults import CONNECTION_ERROR, TIMEOUT
+
+__all__ = ["Flavour", "HttpxFront", "MockRouter", "MockTransport", "PlanStreamMixin"]
+
+_MESSAGES = {
+    TIMEOUT: "The read operation timed out (emulated by the mock LLM).",
+    CONNECTION_ERROR: "Connection refused (injected by the mock LLM).",
+}
+_DISCONNECT = "peer closed connection without sending complete message body (mock LLM)"
+
+
+@dataclass(frozen=True, slots=True)
+class Flavour:
+    """The classes of one HTTP client library (httpx or httpx2)."""
+
+    response: Callable[..., Any]
+    stream: Callable[..., Any]
+    bytestream: Callable[[bytes], Any]
+    read_timeout: Callable[..., Exception]
+    connect_error: Callable[..., Exception]
+    protocol_error: Callable[..., Exception]
+
+    def error(self, fault: str | None, request: Any) -> Exception:
+        """The client's own exception for ``fault``."""
+        if fault == TIMEOUT:
+            return self.read_timeout(_MESSAGES[TIMEOUT], request=request)
+        if fault == CONNECTION_ERROR:
+            return self.connect_error(_MESSAGES[CONNECTION_ERROR], request=request)
+        return self.protocol_error(_DISCONNECT, request=request)
+
+
+async def sleep_until(deadline: float, loop: asyncio.AbstractEventLoop) -> None:
+    """Sleep until the loop's clock reads ``deadline`` (no-op when already past)."""
+    delay = deadline - loop.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+
+
+class PlanStreamMixin:
+    """A response body that sends a plan's segments on their deadlines, then its fault."""
+
+    def __init__(
+        self, front: HttpxFront, plan: Plan, arrival: float, request: Any, sync: bool = False
+    ) -> None:
+        self._front = front
+        self._plan = plan
+        self._arrival = arrival
+        self._request = request
+        self._open = True
+
+    def _close(self) -> None:
+        if self._open:
+            self._open = False
+            self._front.core.finish()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        plan, arrival = self._plan, self._arrival
+        loop = asyncio.get_running_loop()
+        assert plan.segments is not None
+        assert plan.offsets is not None
+        try:
+            for segment, offset in zip(plan.segments, plan.offsets, strict=True):
+                await sleep_until(arrival + offset, loop)
+                yield segment
+            if plan.fault is not None:
+                await sleep_until(arrival + plan.fault_at, loop)
+                raise self._front.flavour.error(plan.fault, self._request)
+        finally:
+            self._close()
+
+    async def aclose(self) -> None:
+        self._close()
+
+
+class HttpStream(PlanStreamMixin, httpx.AsyncByteStream):
+    """``PlanStreamMixin`` for httpx."""
+
+
+HTTPX = Flavour(
+    response=httpx.Response,
+    stream=HttpStream,
+    bytestream=httpx.ByteStream,
+    read_timeout=httpx.ReadTimeout,
+    connect_error=httpx.ConnectError,
+    protocol_error=httpx.RemoteProtocolError,
+)
+
+
+def _read_timeout(request: Any) -> float | None:
+    timeout = request.extensions.get("timeout")
+    return timeout.get("read") if timeout else None
+
+
+class HttpxFront:
+    """Executes plans for one client flavour: ``await respond(request)``."""
+
+    __slots__ = ("core", "flavour")
+
+    def __init__(self, core: MockCore, flavour: Flavour) -> None:
+        self.core = core
+        self.flavour = flavour
+
+    def _incoming(self, request: Any, body: bytes) -> Incoming:
+        url = request.url
+        return Incoming(request.method, url.path, body, request.headers, _read_timeout(request))
+
+    async def respond(self, request: Any) -> Any:
+        """The response to an httpx/httpx2 request, after the planned delay."""
+        loop = asyncio.get_running_loop()
+        arrival = loop.time()
+        body = await request.aread()
+        plan = self.core.plan(self._incoming(request, body), arrival)
+        if plan.segments is not None:
+            stream = self.flavour.stream(self, plan, arrival, request)
+            return self.flavour.response(plan.status, headers=plan.headers, stream=stream)
+        try:
+            if plan.fault is not None:
+                await sleep_until(arrival + plan.fault_at, loop)
+                raise self.flavour.error(plan.fault, request)
+            if plan.delay > 0:
+                await sleep_until(arrival + plan.delay, loop)
+            return self._complete(plan, plan.body)
+        finally:
+            self.core.finish()
+
+    def _complete(self, plan: Plan, body: bytes) -> Any:
+        # stream= with an explicit content-length: cheaper than content=, which re-encodes
+        headers = [*plan.headers, ("content-length", str(len(body)))]
+        flavour = self.flavour
+        return flavour.response(plan.status, headers=headers, stream=flavour.bytestream(body))
+
+    def respond_sync(self, request: Any) -> Any:
+        """The same for a blocking client: sleeps the thread, returns the body at once."""
+        arrival = time.monotonic()
+        plan = self.core.plan(self._incoming(request, request.read()), arrival)
+        try:
+            body = plan.body
+            if plan.segments is not None and plan.offsets is not None:
+                body = b"".join(plan.segments)
+                plan.delay = plan.offsets[-1] if plan.offsets else 0.0
+            if plan.fault is not None:
+                plan.delay = plan.fault_at
+            time.sleep(max(0.0, arrival + plan.delay - time.monotonic()))
+            if plan.fault is not None:
+                raise self.flavour.error(plan.fault, request)
+            return self._complete(plan, body)
+        finally:
+            self.core.finish()
+
+
+class MockTransport(httpx.AsyncBaseTransport):
+    """An ``httpx.AsyncBaseTransport`` answering every request from the mock (no patching)."""
+
+    def __init__(self, front: HttpxFront) -> None:
+        self._respond = front.respond
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response: httpx.Response = await self._respond(request)
+        return response
+
+
+_ORIGIN = respx.Route()
+
+
+class MockRouter(respx.MockRouter):
+    """A respx router that hands requests for ``base_url``'s host straight to the mock.
+
+    It skips respx's route matching and call recording: no per-call history (memory stays
+    bounded) and no per-route cost. Requests to other hosts go to the next router, or
+    through to the network when this router is the last one.
+    """
+
+    def __init__(self, front: HttpxFront, base_url: str, using: str = "httpx") -> None:
+        super().__init__(assert_all_called=False, assert_all_mocked=True, using=using)
+        self._front = front
+        self._netloc = httpx.URL(base_url).netloc
+
+    def _not_mine(self, request: httpx.Request) -> Exception:
+        routers = self.Mocker.routers if self.Mocker else []
+        if routers and routers[-1] is self:
+            return PassThrough("not the mock LLM's host", request=request, origin=_ORIGIN)
+        return AllMockedAssertionError(f"RESPX: {request!r} not mocked!")
+
+    async def async_handler(self, request: httpx.Request) -> httpx.Response:
+        if request.url.netloc != self._netloc:
+            raise self._not_mine(request)
+        response: httpx.Response = await self._front.respond(request)
+        return response
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if request.url.netloc != self._netloc:
+            raise self._not_mine(request)
+        response: httpx.Response = self._front.respond_sync(request)
+        return response

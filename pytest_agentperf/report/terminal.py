@@ -1,0 +1,127 @@
+"""The end-of-session terminal summary: pure rendering, records in, text out.
+
+Verbosity follows pytest: ``-q`` prints one tally line (and the self-check warnings),
+the default prints one row per performance test (the figures of its last workload),
+``-v`` one row per workload.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from pytest_agentperf.budgets import table
+from pytest_agentperf.report import OUTCOMES, TestRecord
+from pytest_agentperf.result import PerfResult
+from pytest_agentperf.units import format_bytes, format_duration, format_fraction, format_rate
+
+__all__ = [
+    "HEADER",
+    "VERDICTS",
+    "contention_warning",
+    "render_summary",
+    "result_cells",
+    "tally",
+]
+
+HEADER = (
+    "test",
+    "throughput",
+    "p50",
+    "p95",
+    "p99",
+    "errors",
+    "efficiency",
+    "mem growth",
+    "verdict",
+)
+VERDICTS = {
+    "passed": "passed",
+    "failed": "FAILED",
+    "budget-failed": "BUDGET FAILED",
+    "regressed": "REGRESSED",
+    "error": "ERROR",
+    "skipped": "skipped",
+}
+MIN_NAME = 40
+
+
+def result_cells(result: PerfResult | None) -> list[str]:
+    """The figure columns for one result (``-`` where not measured)."""
+    if result is None:
+        return ["-"] * 7
+    latency = result.latency
+    efficiency = "-" if result.efficiency is None else f"{result.efficiency:.2f}"
+    growth = None if result.memory is None else result.memory.growth_bytes
+    return [
+        format_rate(result.throughput),
+        format_duration(latency.p50),
+        format_duration(latency.p95),
+        format_duration(latency.p99),
+        format_fraction(result.error_rate) if result.total else "-",
+        efficiency,
+        format_bytes(growth),
+    ]
+
+
+def _fit(name: str, width: int) -> str:
+    """Shorten ``name`` from the left to ``width`` characters."""
+    return name if len(name) <= width else "..." + name[len(name) - width + 3 :]
+
+
+def _test_rows(record: TestRecord, verbose: bool) -> list[list[str]]:
+    verdict = VERDICTS[record.outcome]
+    if not record.results:
+        return [[record.nodeid, *result_cells(None), verdict]]
+    if not verbose:
+        runs = len(record.results)
+        name = record.nodeid + (f" [last of {runs} runs]" if runs > 1 else "")
+        return [[name, *result_cells(record.results[-1]), verdict]]
+    rows = [[record.nodeid, *result_cells(record.results[0]), verdict]]
+    rows += [[f"  {r.name}", *result_cells(r), ""] for r in record.results[1:]]
+    if len(record.results) > 1:
+        rows[0][0] += f"  {record.results[0].name}"
+    return rows
+
+
+def tally(records: Sequence[TestRecord]) -> str:
+    """``'3 performance tests: 2 passed, 1 budget-failed'``."""
+    counts = Counter(r.outcome for r in records)
+    parts = [f"{counts[o]} {o}" for o in OUTCOMES if counts[o]]
+    noun = "test" if len(records) == 1 else "tests"
+    return f"{len(records)} performance {noun}: " + ", ".join(parts)
+
+
+def _warning_lines(records: Sequence[TestRecord]) -> list[str]:
+    lines = [f"  {r.nodeid}: {w}" for r in records for w in r.all_warnings]
+    return (
+        ["self-check warnings (the harness's own figures are doubtful):", *lines] if lines else []
+    )
+
+
+def render_summary(records: Sequence[TestRecord], *, verbosity: int = 0, width: int = 120) -> str:
+    """The summary text: a table (unless ``verbosity < 0``), a tally and any warnings."""
+    if not records:
+        return "no performance results recorded"
+    lines: list[str] = []
+    if verbosity >= 0:
+        rows = [row for r in records for row in _test_rows(r, verbosity > 0)]
+        others = sum(max(len(row[i]) for row in [list(HEADER), *rows]) + 2 for i in range(1, 9))
+        name_width = max(MIN_NAME, width - others - 2)
+        for row in rows:
+            row[0] = _fit(row[0], name_width)
+        lines.append(table(HEADER, rows, indent=""))
+    lines.append(tally(records))
+    return "\n".join(lines + _warning_lines(records))
+
+
+def contention_warning(workers: int, cpus: int) -> str | None:
+    """The warning for performance tests run by more xdist workers than there are CPUs."""
+    if workers <= cpus:
+        return None
+    return (
+        f"performance tests ran in parallel on {workers} xdist workers but only {cpus} "
+        f"CPU(s) are available: they contend for CPU, so latencies are inflated and "
+        "throughput deflated. Run performance tests with fewer workers (e.g. -n 0 or "
+        f"-n {cpus})."
+    )

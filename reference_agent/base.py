@@ -1,0 +1,456 @@
+"""``BaseAgent``: the execution core every agent inherits.
+
+A subclass implements only ``async process_task(self, task)`` and gets:
+
+1. **Priority queue** — lower ``priority`` first, FIFO within a priority (a heap keyed on
+   ``(priority, sequence)``); bounded by ``max_pending``. A full queue is an explicit
+   outcome: ``submit`` waits up to ``admission_timeout`` for room, then the task ends
+   REJECTED with a ``TaskRejectedError`` saying why. Nothing is dropped silently.
+2. **Workers** — ``concurrency`` workers; never more than ``concurrency`` tasks in flight.
+3. **Timeouts** — a task's timeout (``Task.timeout`` or ``AgentConfig.task_timeout``)
+   cancels its work; the task ends TIMED_OUT and no asyncio task is left behind (the work
+   runs inside the worker, not in a task of its own).
+4. **Graceful shutdown** — ``stop(drain=True, timeout=None)`` refuses new tasks, rejects the
+   ones still waiting for admission, lets queued and running tasks finish for up to
+   ``timeout`` seconds, then cancels what is left. Every accepted task ends in exactly one
+   final status and the counts reconcile. ``stop()`` is safe to call twice (or at once).
+5. **Metrics** — ``statistics()`` (a frozen snapshot) and ``health_check()``; a psutil
+   CPU/RSS sampler runs in the background, never per task.
+
+The per-task path is O(1) apart from the heap (O(log n)) and does no logging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import enum
+import itertools
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from reference_agent.config import AgentConfig, config_from
+from reference_agent.errors import (
+    AgentStateError,
+    TaskCancelledError,
+    TaskRejectedError,
+    TaskTimeoutError,
+)
+from reference_agent.metrics import (
+    AgentStatistics,
+    HealthReport,
+    LatencyReservoir,
+    ResourceSampler,
+)
+from reference_agent.task import (
+    FINAL_STATUSES,
+    Task,
+    TaskHandle,
+    TaskRecord,
+    TaskResult,
+    TaskStatus,
+    TaskTimings,
+)
+
+__all__ = ["AgentState", "BaseAgent"]
+
+_CURRENT: contextvars.ContextVar[TaskRecord | None] = contextvars.ContextVar(
+    "reference_agent_current_task", default=None
+)
+_CANCEL_GRACE = 5.0  # seconds a cancelled worker gets before its task is marked CANCELLED
+_Entry = tuple[int, int, TaskRecord]
+
+
+class AgentState(enum.Enum):
+    """Lifecycle: CREATED -> RUNNING -> STOPPING -> STOPPED (stopped agents do not restart)."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+class BaseAgent(ABC):
+    """The contract the harness drives and the improved execution core (see module doc).
+
+    Build it as ``Agent(config=None, **overrides)``: ``config`` is an ``AgentConfig`` (or a
+    mapping of its fields) and ``overrides`` replace single fields, e.g.
+    ``MyAgent(concurrency=32)``.
+    """
+
+    def __init__(
+        self, config: AgentConfig | Mapping[str, Any] | None = None, **overrides: Any
+    ) -> None:
+        self.config: AgentConfig = config_from(config, overrides)
+        self._state = AgentState.CREATED
+        self._queue: asyncio.PriorityQueue[_Entry] = asyncio.PriorityQueue(
+            maxsize=self.config.max_pending
+        )
+        self._seq = itertools.count()
+        self._workers: list[asyncio.Task[None]] = []
+        self._running_records: set[TaskRecord] = set()
+        self._admission_scopes: set[asyncio.Timeout] = set()
+        self._stop_done: asyncio.Future[None] | None = None
+        self._counts: dict[TaskStatus, int] = dict.fromkeys(FINAL_STATUSES, 0)
+        self._submitted = self._accepted = self._pending = self._running = 0
+        self._queue_wait = LatencyReservoir(self.config.latency_reservoir)
+        self._service = LatencyReservoir(self.config.latency_reservoir)
+        interval = self.config.resource_sample_interval
+        self._sampler = ResourceSampler(interval) if interval else None
+        self._started_at: float | None = None
+
+    # -- the work --------------------------------------------------------------------------
+    @abstractmethod
+    async def process_task(self, task: Task) -> Any:
+        """Do the task's work and return its value (the ``TaskResult.value``).
+
+        Raising makes the task FAILED with that error; exceeding its timeout cancels this
+        coroutine and makes it TIMED_OUT.
+        """
+
+    async def on_start(self) -> None:  # noqa: B027 (an optional hook)
+        """Hook: open resources (clients, pools) before workers start. Default: nothing."""
+
+    async def on_stop(self) -> None:  # noqa: B027 (an optional hook)
+        """Hook: close resources after the last task ended. Default: nothing."""
+
+    def mark_first_token(self, when: float | None = None) -> None:
+        """Record, for the task being processed, when its first streamed token arrived
+        (``time.monotonic()``; now when omitted). The first mark of a task wins."""
+        record = _CURRENT.get()
+        if record is not None and record.first_token is None:
+            record.first_token = time.monotonic() if when is None else when
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def state(self) -> AgentState:
+        return self._state
+
+    async def start(self) -> None:
+        """Open resources (``on_start``) and start the workers. Starting a running agent
+        does nothing; a stopped agent cannot be started again."""
+        if self._state is AgentState.RUNNING:
+            return
+        if self._state is not AgentState.CREATED:
+            raise AgentStateError(
+                f"Cannot start {type(self).__name__}: it is {self._state.value}; "
+                "a stopped agent does not restart, create a new one."
+            )
+        await self.on_start()
+        loop = asyncio.get_running_loop()
+        name = type(self).__name__
+        self._workers = [
+            loop.create_task(self._worker(), name=f"{name}-worker-{i}")
+            for i in range(self.config.concurrency)
+        ]
+        if self._sampler is not None:
+            self._sampler.start()
+        self._started_at = time.monotonic()
+        self._state = AgentState.RUNNING
+
+    async def stop(
+        self,
+        *,
+        drain: bool = True,
+        timeout: float | None = None,  # noqa: ASYNC109 (the public contract's name)
+    ) -> None:
+        """Stop admission, drain (when ``drain``) for up to ``timeout`` seconds, cancel what
+        is left, then close resources (``on_stop``). Safe to call twice or concurrently:
+        later calls wait for the first one to finish."""
+        if self._state is AgentState.CREATED:
+            self._state = AgentState.STOPPED
+            return
+        if self._stop_done is not None:
+            await asyncio.shield(self._stop_done)
+            return
+        if self._state is AgentState.STOPPED:
+            return
+        self._state = AgentState.STOPPING
+        self._stop_done = asyncio.get_running_loop().create_future()
+        try:
+            await self._shutdown(drain, timeout)
+        finally:
+            self._state = AgentState.STOPPED
+            self._stop_done.set_result(None)
+
+    async def __aenter__(self) -> BaseAgent:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- submitting ------------------------------------------------------------------------
+    async def submit(self, task: Task | Any) -> TaskHandle:
+        """Queue a task (a plain payload is wrapped in a ``Task``) and return its handle.
+
+        When the queue is full this waits up to ``admission_timeout`` for room; a task not
+        admitted by then gets a handle already resolved to REJECTED. Raises
+        ``AgentStateError`` when the agent is not running.
+        """
+        if self._state is not AgentState.RUNNING:
+            raise AgentStateError(self._refusal())
+        if not isinstance(task, Task):
+            task = Task(task)
+        loop = asyncio.get_running_loop()
+        record = TaskRecord(task, loop.create_future(), time.monotonic(), self._cancel_pending)
+        self._submitted += 1
+        entry = (task.priority, next(self._seq), record)
+        try:
+            self._queue.put_nowait(entry)
+        except asyncio.QueueFull:
+            if not await self._wait_for_room(entry):
+                self._reject(record)
+                return TaskHandle(record)
+        self._accepted += 1
+        self._pending += 1
+        return TaskHandle(record)
+
+    async def run(self, task: Task | Any) -> TaskResult:
+        """Submit a task and wait for its result."""
+        return await (await self.submit(task))
+
+    def _refusal(self) -> str:
+        if self._state is AgentState.CREATED:
+            return (
+                f"Cannot submit a task: {type(self).__name__} has not been started; "
+                "use 'async with agent:' or 'await agent.start()' first."
+            )
+        return f"Cannot submit a task: {type(self).__name__} has been stopped."
+
+    async def _wait_for_room(self, entry: _Entry) -> bool:
+        delay = self.config.admission_timeout
+        if delay == 0:
+            return False
+        scope = asyncio.timeout(delay)
+        self._admission_scopes.add(scope)
+        try:
+            async with scope:
+                await self._queue.put(entry)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._admission_scopes.discard(scope)
+
+    def _reject(self, record: TaskRecord) -> None:
+        if self._state is AgentState.RUNNING:
+            why = (
+                f"the queue stayed full (max_pending={self.config.max_pending}) for the "
+                f"admission timeout ({self.config.admission_timeout}s)"
+            )
+        else:
+            why = "the agent began stopping while the task waited for room in the queue"
+        error = TaskRejectedError(f"Task {record.task.task_id} was rejected: {why}.")
+        self._finish(record, TaskStatus.REJECTED, error=error)
+
+    # -- running ---------------------------------------------------------------------------
+    async def _worker(self) -> None:
+        queue = self._queue
+        while True:
+            entry = await queue.get()
+            try:
+                if entry[2].status is TaskStatus.PENDING:
+                    await self._execute(entry[2])
+            finally:
+                queue.task_done()
+
+    async def _execute(self, record: TaskRecord) -> None:
+        record.status = TaskStatus.RUNNING
+        record.started = now = time.monotonic()
+        self._pending -= 1
+        self._running += 1
+        self._running_records.add(record)
+        self._queue_wait.add(now - record.queued)
+        limit = record.task.timeout
+        if limit is None:
+            limit = self.config.task_timeout
+        token = _CURRENT.set(record)
+        scope = asyncio.timeout(limit)
+        try:
+            async with scope:
+                record.scope = scope
+                value = await self.process_task(record.task)
+        except TimeoutError as exc:
+            self._finish_timeout(record, scope, limit, exc)
+        except asyncio.CancelledError:
+            self._finish(record, TaskStatus.CANCELLED, error=self._cancelled(record, True))
+            raise
+        except Exception as exc:
+            self._finish(record, TaskStatus.FAILED, error=exc)
+        except BaseException as exc:
+            self._finish(record, TaskStatus.FAILED, error=exc)
+            raise
+        else:
+            self._finish(record, TaskStatus.COMPLETED, value)
+        finally:
+            _CURRENT.reset(token)
+
+    def _finish_timeout(
+        self, record: TaskRecord, scope: asyncio.Timeout, limit: float | None, exc: TimeoutError
+    ) -> None:
+        if record.cancel_requested:
+            self._finish(record, TaskStatus.CANCELLED, error=self._cancelled(record, True))
+        elif scope.expired():
+            error = TaskTimeoutError(
+                f"Task {record.task.task_id} timed out after {limit}s; its work was cancelled."
+            )
+            error.__cause__ = exc
+            self._finish(record, TaskStatus.TIMED_OUT, error=error)
+        else:  # a TimeoutError raised by process_task itself
+            self._finish(record, TaskStatus.FAILED, error=exc)
+
+    @staticmethod
+    def _cancelled(record: TaskRecord, started: bool) -> TaskCancelledError:
+        when = "while it ran" if started else "before it started"
+        return TaskCancelledError(f"Task {record.task.task_id} was cancelled {when}.")
+
+    def _cancel_pending(self, record: TaskRecord) -> None:
+        # Its heap entry stays; the worker that pops it skips it (status is final).
+        self._finish(record, TaskStatus.CANCELLED, error=self._cancelled(record, False))
+
+    def _finish(
+        self,
+        record: TaskRecord,
+        status: TaskStatus,
+        value: Any = None,
+        error: BaseException | None = None,
+    ) -> None:
+        """Give a task its one final status; later calls for the same task do nothing."""
+        previous = record.status
+        if previous.is_final:
+            return
+        record.status = status
+        now = time.monotonic()
+        if previous is TaskStatus.RUNNING:
+            self._running -= 1
+            self._running_records.discard(record)
+            self._service.add(now - record.started)  # type: ignore[operator]
+        elif status is not TaskStatus.REJECTED:
+            self._pending -= 1
+        self._counts[status] += 1
+        record.scope = None
+        timings = TaskTimings(record.queued, record.started, now, record.first_token)
+        result = TaskResult(record.task.task_id, status, value, error, timings)
+        if not record.future.done():
+            record.future.set_result(result)
+
+    # -- shutdown --------------------------------------------------------------------------
+    async def _shutdown(self, drain: bool, drain_for: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        for scope in list(self._admission_scopes):
+            scope.reschedule(loop.time())
+        while self._admission_scopes:  # noqa: ASYNC110 (each expires at once: REJECTED)
+            await asyncio.sleep(0)
+        if drain:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(drain_for):
+                    await self._queue.join()
+        self._cancel_queued()
+        await self._cancel_workers()
+        self._cancel_queued()
+        if self._sampler is not None:
+            await self._sampler.stop()
+        await self.on_stop()
+
+    def _cancel_queued(self) -> None:
+        while True:
+            try:
+                _, _, record = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            self._cancel_pending(record)
+            self._queue.task_done()
+
+    async def _cancel_workers(self) -> None:
+        for worker in self._workers:
+            worker.cancel()
+        if self._workers:
+            await asyncio.wait(self._workers, timeout=_CANCEL_GRACE)
+        for record in list(self._running_records):  # workers that ignored cancellation
+            self._finish(record, TaskStatus.CANCELLED, error=self._cancelled(record, True))
+
+    # -- observing -------------------------------------------------------------------------
+    def _statistics_extras(self) -> dict[str, Any]:
+        """Hook for subclasses: extra ``AgentStatistics`` fields (retries, breaker, cache)."""
+        return {}
+
+    def _breaker_state(self) -> str | None:
+        """Hook for subclasses with a circuit breaker: its state name."""
+        return None
+
+    def statistics(self) -> AgentStatistics:
+        """A frozen snapshot of counts, queue depth, in-flight tasks, latencies (queue wait
+        and service time), resources, and the subclass's retry/breaker/cache figures."""
+        counts = self._counts
+        sampler = self._sampler
+        return AgentStatistics(
+            state=self._state.value,
+            concurrency=self.config.concurrency,
+            max_pending=self.config.max_pending,
+            submitted=self._submitted,
+            accepted=self._accepted,
+            completed=counts[TaskStatus.COMPLETED],
+            failed=counts[TaskStatus.FAILED],
+            cancelled=counts[TaskStatus.CANCELLED],
+            timed_out=counts[TaskStatus.TIMED_OUT],
+            rejected=counts[TaskStatus.REJECTED],
+            queue_depth=self._pending,
+            in_flight=self._running,
+            workers_alive=self._workers_alive(),
+            uptime=None if self._started_at is None else time.monotonic() - self._started_at,
+            queue_wait=self._queue_wait.summary(),
+            service_time=self._service.summary(),
+            cpu_percent=sampler.cpu_percent if sampler else None,
+            rss_bytes=sampler.rss_bytes if sampler else None,
+            peak_rss_bytes=sampler.peak_rss_bytes if sampler else None,
+            **self._statistics_extras(),
+        )
+
+    def _workers_alive(self) -> int:
+        return sum(not worker.done() for worker in self._workers)
+
+    def health_check(self) -> HealthReport:
+        """ "ok", "degraded" or "unhealthy", from lifecycle state, worker liveness, queue
+        saturation (>= 90% of ``max_pending`` is degraded) and the breaker's state."""
+        alive = self._workers_alive()
+        saturation = self._pending / self.config.max_pending
+        breaker = self._breaker_state()
+        bad: list[str] = []
+        degraded: list[str] = []
+        if self._state is not AgentState.RUNNING:
+            bad.append(f"agent is {self._state.value}")
+        elif alive < self.config.concurrency:
+            bad.append(f"{self.config.concurrency - alive} worker(s) died")
+        if breaker == "open":
+            bad.append("circuit breaker is open")
+        elif breaker == "half_open":
+            degraded.append("circuit breaker is half-open")
+        if saturation >= 0.9:
+            degraded.append(f"queue is {saturation:.0%} full")
+        status = "unhealthy" if bad else "degraded" if degraded else "ok"
+        return HealthReport(
+            status=status,
+            reasons=tuple(bad + degraded),
+            state=self._state.value,
+            workers_alive=alive,
+            concurrency=self.config.concurrency,
+            saturation=saturation,
+            breaker_state=breaker,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self._state.value} concurrency={self.config.concurrency}"
+            f" in_flight={self._running} queued={self._pending}"
+            f" done={sum(self._counts.values())}>"
+        )

@@ -1,0 +1,188 @@
+"""Sweeps (knee, stop reasons) and merging results of several processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from typing import Any
+
+import pytest
+
+from pytest_agentperf.errors import LoadConfigError
+from pytest_agentperf.load import AgentPerf, merge
+from pytest_agentperf.result import LatencySummary, PerfResult, WindowStats
+from pytest_agentperf.sweep import parse_slo
+
+
+class Contended:
+    """Latency grows with the tasks in flight: 3 ms x (1 + (in_flight / 4) ** 2)."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+
+    async def __call__(self, payload: Any) -> None:
+        self.in_flight += 1
+        try:
+            await asyncio.sleep(0.003 * (1 + (self.in_flight / 4) ** 2))
+        finally:
+            self.in_flight -= 1
+
+
+@pytest.mark.asyncio
+async def test_sweep_finds_the_knee_under_the_slo_and_stops_past_it() -> None:
+    # in flight = concurrency: latency 3.2, 3.8, 6, 15, 51 ms; throughput grows up to 4
+    perf = AgentPerf()
+    sweep = await perf.sweep(
+        Contended(),
+        concurrency=[1, 2, 4, 8, 16, 32],
+        slo={"p50": "10ms", "error_rate": "1%"},
+        n=80,
+        warmup=0,
+    )
+    values = [s.value for s in sweep.steps]
+    assert values == [1, 2, 4, 8]  # 8 misses the SLO (15 ms): the sweep stops there
+    assert sweep.stop_reason == "slo"
+    assert sweep.knee_value == 4
+    assert sweep.knee is sweep.steps[2].result
+    assert not sweep.steps[-1].met_slo
+    assert sweep.steps[-1].violations[0].startswith("p50")
+    assert [r.name for r in perf.results] == [f"sweep[concurrency={v:g}]" for v in values]
+    data = json.loads(json.dumps(sweep.to_dict()))
+    assert data["knee_value"] == 4
+    assert data["stop_reason"] == "slo"
+    assert len(data["steps"]) == 4
+
+
+class Capacity:
+    """At most 2 tasks served at once, 5 ms each: throughput saturates at ~400/s."""
+
+    def __init__(self) -> None:
+        self.slots = asyncio.Semaphore(2)
+
+    async def __call__(self, payload: Any) -> None:
+        async with self.slots:
+            await asyncio.sleep(0.005)
+
+
+@pytest.mark.asyncio
+async def test_sweep_stops_once_saturated() -> None:
+    sweep = await AgentPerf().sweep(
+        Capacity(), concurrency=[2, 4, 8, 16], slo={"p99": "1s"}, n=100, warmup=0
+    )
+    assert sweep.stop_reason == "saturated"
+    assert len(sweep.steps) == 2  # 4 workers are no faster than 2
+    assert sweep.knee_value in (2, 4)
+
+
+@pytest.mark.asyncio
+async def test_rate_sweep_with_a_cap() -> None:
+    sweep = await AgentPerf().sweep(
+        Capacity(), rate=[100, "200/s"], concurrency=8, slo={"p95": "1s"}, n=30, warmup=0
+    )
+    assert sweep.parameter == "rate"
+    assert [s.result.offered_rate for s in sweep.steps] == [100.0, 200.0]
+    assert all(s.result.concurrency == 8 for s in sweep.steps)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({}, "needs concurrency"),
+        ({"concurrency": 4}, "list of integers"),
+        ({"concurrency": []}, "at least one step"),
+        ({"rate": 100}, "list of rates"),
+        ({"rate": [10], "concurrency": [1, 2]}, "not both"),
+        ({"concurrency": [1], "slo": {"p97": "1s"}}, "unknown SLO key 'p97'"),
+        ({"concurrency": [1], "slo": {"p95": "fast"}}, r"'fast' in sweep\(slo="),
+    ],
+)
+@pytest.mark.asyncio
+async def test_bad_sweeps_say_what_is_wrong(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(LoadConfigError, match=match):
+        await AgentPerf().sweep(Capacity(), n=1, **kwargs)
+
+
+def test_slo_accepts_bounds_and_units() -> None:
+    bounds = parse_slo({"p95": "150ms", "error_rate": "1%", "throughput": ">= 100/s"})
+    assert (bounds["p95"].op, bounds["p95"].limit) == ("<=", 0.15)
+    assert bounds["error_rate"].limit == 0.01
+    assert (bounds["throughput"].op, bounds["throughput"].limit) == (">=", 100.0)
+
+
+# -- merge --------------------------------------------------------------------------------
+
+
+def _result(values: list[float], *, started_at: float, errors: int = 0) -> PerfResult:
+    from pytest_agentperf.stats import summarize
+
+    summary = summarize(values)
+    return PerfResult(
+        name="w",
+        mode="closed",
+        duration=10.0,
+        completed=len(values) - errors,
+        failed=errors,
+        throughput=(len(values) - errors) / 10.0,
+        latency=summary,
+        service_latency=summary,
+        concurrency=4,
+        errors={"Boom": errors} if errors else {},
+        efficiency=0.9,
+        timeseries=(WindowStats(0.0, 10.0, len(values) - errors, errors, 1.0, 0.1, 0.2),),
+        samples=tuple(values),
+        service_samples=tuple(values),
+        started_at=started_at,
+    )
+
+
+def test_merge_adds_counts_and_recomputes_percentiles() -> None:
+    a = _result([0.001 * i for i in range(1, 1001)], started_at=100.0, errors=10)
+    b = _result([0.001 * i for i in range(1001, 2001)], started_at=100.5)
+    merged = merge([a, b])
+    assert merged.completed == 1990
+    assert merged.failed == 10
+    assert merged.throughput == pytest.approx(a.throughput + b.throughput)
+    assert merged.concurrency == 8
+    assert merged.errors == {"Boom": 10}
+    assert merged.latency.count == 2000
+    assert merged.latency.mean == pytest.approx(1.0005)
+    assert merged.latency.max == pytest.approx(2.0)
+    assert merged.latency.min == pytest.approx(0.001)
+    # all 2000 latencies travel in the samples, so the merged percentiles are exact
+    assert merged.latency.p50 == pytest.approx(1.0005, abs=1e-9)
+    assert merged.latency.p99 == pytest.approx(1.98001, abs=1e-9)
+    assert merged.efficiency == pytest.approx(0.9)
+    assert merged.started_at == 100.0
+    assert merged.extra["merged_from"] == 2
+    assert sum(w.completed for w in merged.timeseries) == 1990
+
+
+def test_merge_of_one_result_is_that_result() -> None:
+    a = _result([0.1, 0.2], started_at=1.0)
+    assert merge([a]) is a
+    with pytest.raises(ValueError, match="at least one"):
+        merge([])
+
+
+def test_merge_without_samples_falls_back_to_weighted_percentiles() -> None:
+    a = PerfResult(
+        name="x",
+        mode="closed",
+        duration=1.0,
+        completed=10,
+        failed=0,
+        throughput=10.0,
+        latency=LatencySummary(10, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1),
+        service_latency=LatencySummary(10, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1),
+    )
+    b = PerfResult.from_dict(
+        {
+            **a.to_dict(),
+            "completed": 30,
+            "latency": {**a.latency.to_dict(), "count": 30, "p95": 0.3},
+        }
+    )
+    merged = merge([a, b])
+    assert merged.latency.p95 == pytest.approx((0.1 * 10 + 0.3 * 30) / 40)
+    assert not math.isnan(merged.latency.p50)
