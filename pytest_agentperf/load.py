@@ -210,8 +210,8 @@ class AgentPerf:
     def _count(self, source: TaskSource, n: int | None, seconds: float | None) -> int | None:
         if n is not None:
             return max(1, round(n * self.scale)) if source.is_factory else n
-        if source.length is not None:
-            return source.length
+        if source.length is not None and seconds is None:
+            return source.length  # a list without n or duration: each item once
         if seconds is None and not source.finite:
             raise LoadConfigError(
                 "run() needs to know when to stop: give n=... (tasks) or duration=... "
@@ -239,6 +239,7 @@ class _Run:
     def __init__(self, perf: AgentPerf, driver: Driver, source: TaskSource, plan: RunPlan) -> None:
         self.perf, self.driver, self.source, self.plan = perf, driver, source, plan
         self.measured: _Measured | None = None
+        self.monitor = Monitor()
         self.done_before = 0  # tasks run before the measured records (progress)
 
     async def execute(self) -> PerfResult:
@@ -252,7 +253,7 @@ class _Run:
         total = plan.n
         if self.perf.progress is not None:
             self.perf.progress.start(plan.name, total)
-        monitor = Monitor(self.perf.progress, self._status)
+        self.monitor = monitor = Monitor(self.perf.progress, self._status)
         started_at = time.time()
         monitor.start()
         try:
@@ -295,7 +296,8 @@ class _Run:
         measured = sum(size for size, warm in rounds if not warm)
         self.measured = _Measured(Records(measured, max_records=self.perf.max_records))
         scratch = Records(max((size for size, _ in rounds), default=1))
-        sampler.sample(0, warmup=True)
+        with self.monitor.paused():
+            sampler.sample(0, warmup=True)
         done = 0
         for size, warm in rounds:
             if warm:
@@ -304,10 +306,11 @@ class _Run:
             else:
                 await self._measured_phase(size, None)
             done += size
-            sampler.sample(done, warmup=warm)
+            with self.monitor.paused():
+                sampler.sample(done, warmup=warm)
         diagnostic = sampler.diagnostic_round()
         if diagnostic is not None and rounds:
-            with diagnostic:
+            with self.monitor.paused(), diagnostic:
                 last = rounds[-1][0]
                 spec = self.plan.phase(last, None)
                 await run_phase(self.driver, self.source, spec, Records(last))

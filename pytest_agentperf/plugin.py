@@ -184,12 +184,13 @@ class AgentPerfSession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(
         self, report: pytest.CollectReport | pytest.TestReport
-    ) -> tuple[str, str, str] | None:
+    ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+        """``B``/``BUDGET FAILED`` and ``R``/``REGRESSED``, counted as failures."""
         data = getattr(report, "agentperf", None)
         if report.when != "call" or not report.failed or not isinstance(data, dict):
             return None
         status = STATUS.get(str(data.get("outcome")))
-        return None if status is None else ("failed", *status)
+        return None if status is None else ("failed", status[0], (status[1], {"red": True}))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Keep the record of every performance test (on the xdist controller: of all)."""

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -77,6 +77,18 @@ class Monitor:
         self._cpu0 = 0.0
         self._machine0: tuple[float, float] = (0.0, 0.0)
         self._wall0 = 0.0
+        self._paused = False
+        self._pause_end = 0.0
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Leave out the lag of what runs inside (memory sampling, a diagnostic round)."""
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
+            self._pause_end = time.perf_counter()
 
     def start(self) -> None:
         self._cpu0 = _process_cpu(self._proc)
@@ -104,7 +116,8 @@ class Monitor:
             before = clock()
             await asyncio.sleep(INTERVAL)
             now = clock()
-            self._lags.append(max(0.0, now - before - INTERVAL))
+            if not self._paused and before >= self._pause_end:
+                self._lags.append(max(0.0, now - before - INTERVAL))
             if self._progress is not None and self._status is not None and now >= next_progress:
                 done, p95 = self._status()
                 rate = (done - last_done) / (now - last_t) if now > last_t else 0.0

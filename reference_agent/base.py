@@ -31,7 +31,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from reference_agent.config import AgentConfig, config_from
 from reference_agent.errors import (
@@ -177,7 +177,7 @@ class BaseAgent(ABC):
             self._state = AgentState.STOPPED
             self._stop_done.set_result(None)
 
-    async def __aenter__(self) -> BaseAgent:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -216,8 +216,12 @@ class BaseAgent(ABC):
         return TaskHandle(record)
 
     async def run(self, task: Task | Any) -> TaskResult:
-        """Submit a task and wait for its result."""
-        return await (await self.submit(task))
+        """Submit a task and wait for its result. Cancelling the caller does not cancel
+        the task (it still ends in one final status, counted in ``statistics()``)."""
+        handle = await self.submit(task)
+        # The handle never escapes, so the future is awaited directly (a shield would cost
+        # one more event-loop iteration per task); a cancelled future is never resolved.
+        return await handle._record.future
 
     def _refusal(self) -> str:
         if self._state is AgentState.CREATED:

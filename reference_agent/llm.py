@@ -28,6 +28,7 @@ from reference_agent.errors import (
     LLMStatusError,
     LLMTimeoutError,
 )
+from reference_agent.poolfix import reap_orphaned_connections
 from reference_agent.resilience import parse_retry_after
 from reference_agent.sse import StreamAccumulator
 
@@ -154,6 +155,8 @@ class LLMClient:
         self.url = chat_url(config.base_url)
         self.headers = auth_headers(config.api_key)
         self._client: httpx.AsyncClient | None = None
+        self.reaped = 0
+        """Pool slots reclaimed from httpcore's cancellation leak (see ``poolfix``)."""
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -186,12 +189,17 @@ class LLMClient:
     async def chat(self, request: ChatRequest, *, limit: float | None) -> ChatResponse:
         """One attempt, cancelled after ``limit`` seconds (``LLMTimeoutError``,
         retryable); the pool gets its connection back either way."""
+        client = self.client
         try:
             async with asyncio.timeout(limit):
-                return await send_chat(self.client, self.url, request)
+                return await send_chat(client, self.url, request)
+        except asyncio.CancelledError:
+            self.reaped += await reap_orphaned_connections(client)
+            raise
         except TimeoutError as exc:
             if isinstance(exc, LLMError):
                 raise
+            self.reaped += await reap_orphaned_connections(client)
             raise LLMTimeoutError(
                 f"LLM call did not finish within its {limit}s attempt timeout",
                 retryable=True,

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import gc
 import time
+import weakref
 from array import array
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pytest_agentperf.memory.diagnose import Diagnosis
 from pytest_agentperf.memory.fit import SlopeFit, fit_slope
@@ -98,9 +99,11 @@ class MemoryTracker:
         min_growth: bytes growth under this is never called a leak ("256KB" or bytes).
         min_blocks_per_task: allocated-block growth under this is never called a leak.
         confidence: of the slope intervals.
-        uss: also read USS (about 0.1 ms per sample on Linux; recorded, not fitted there).
+        uss: when to read USS: ``"ends"`` (first and last sample, default), ``"all"`` or
+            ``"none"``. It costs 0.1-1 ms per reading on Linux, 90% of the sampler's time,
+            and is recorded, not fitted there (on Windows, where it is fitted: always).
         top: allocation sites shown in the diagnosis.
-        freeze_gc: ``gc.freeze()`` the objects that exist when the run starts, until its last
+        freeze_gc: ``gc.freeze()`` the objects that exist at the first sample, until the last
             sample, so that each ``gc.collect()`` walks only what the run created: 10-12 ms
             -> ~0.1 ms per sample in a process holding pytest and httpx (42k objects).
             Skipped when something else has frozen objects already.
@@ -117,7 +120,7 @@ class MemoryTracker:
         min_growth: str | float = "256KB",
         min_blocks_per_task: float = 0.05,
         confidence: float = 0.95,
-        uss: bool = True,
+        uss: Literal["ends", "all", "none"] = "ends",
         top: int = 5,
         freeze_gc: bool = True,
     ) -> None:
@@ -128,6 +131,8 @@ class MemoryTracker:
                 f"MemoryTracker(warmup_rounds={warmup_rounds!r}, min_round_tasks="
                 f"{min_round_tasks!r}): use warmup_rounds >= 0 and min_round_tasks >= 1"
             )
+        if uss not in ("ends", "all", "none"):
+            raise ValueError(f"MemoryTracker(uss={uss!r}): use 'ends', 'all' or 'none'")
         if not 0.0 < confidence < 1.0:
             raise ValueError(f"MemoryTracker(confidence={confidence!r}): use e.g. 0.95")
         self.measured_rounds = rounds
@@ -140,13 +145,14 @@ class MemoryTracker:
         self.confidence = confidence
         self.top = top
         self.freeze_gc = freeze_gc
-        self.probe = Probe(uss=uss)
+        self.probe = Probe(uss=uss != "none")
+        self.uss = uss
         self._series = _Series(16)
         self._plan: list[tuple[int, bool]] = []
         self._peak_before = 0
         self._sampling = 0.0
         self._diagnosis: str | None = None
-        self._frozen = False
+        self._frozen: weakref.finalize[[], object] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -173,10 +179,6 @@ class MemoryTracker:
         self._diagnosis = None
         self._peak_before = peak_rss(self.probe.process)
         self._thaw()
-        if self.freeze_gc and self._plan and gc.get_freeze_count() == 0:
-            gc.collect()
-            gc.freeze()
-            self._frozen = True
         return list(self._plan)
 
     def sample(self, tasks_done: int, *, warmup: bool) -> None:
@@ -185,7 +187,11 @@ class MemoryTracker:
         for hook in self.reset_hooks:
             hook()
         gc.collect()
-        r = self.probe.read()
+        n = self._series.n
+        if n == 0 and self._plan:
+            self._freeze()
+        ends = n == 0 or n >= len(self._plan)
+        r = self.probe.read(uss=self.uss == "all" or self.probe.metric == "uss" or ends)
         self._series.append(tasks_done, r.rss, r.anon, r.uss, r.blocks, warmup)
         if self._series.n > len(self._plan):  # the last planned sample
             self._thaw()
@@ -275,9 +281,17 @@ class MemoryTracker:
         return report
 
     # -- internals ----------------------------------------------------------------------
+    def _freeze(self) -> None:
+        if self.freeze_gc and not self._frozen and gc.get_freeze_count() == 0:
+            gc.freeze()
+            # Thawed after the last planned sample, by report(), or -- if the run died
+            # half-way -- when the tracker is collected.
+            self._frozen = weakref.finalize(self, gc.unfreeze)
+
     def _thaw(self) -> None:
         if self._frozen:
-            self._frozen = False
+            self._frozen.detach()
+            self._frozen = None
             gc.unfreeze()
 
     def _set_diagnosis(self, text: str) -> None:

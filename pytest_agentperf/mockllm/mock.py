@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import enum
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -15,7 +16,7 @@ from pytest_agentperf.mockllm.core import MockCore, Settings
 from pytest_agentperf.mockllm.faults import Faults
 from pytest_agentperf.mockllm.models import LatencyLike, as_model
 from pytest_agentperf.mockllm.replies import as_scripts
-from pytest_agentperf.mockllm.server import MockServer
+from pytest_agentperf.mockllm.server import MockServer, check_loopback
 from pytest_agentperf.mockllm.stats import Counters, MockStats
 from pytest_agentperf.mockllm.transports import HTTPX, HttpxFront, MockRouter, MockTransport
 
@@ -228,9 +229,16 @@ class MockLLM:
             ) from exc
         return Httpx2Transport(HttpxFront(self._core, HTTPX2))
 
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> AbstractAsyncContextManager[str]:
+        """A real HTTP/1.1 server on a loopback address: ``async with mock.serve() as url``.
+
+        ``url`` is its base URL (``http://127.0.0.1:PORT/v1``). Only loopback hosts are
+        accepted (``ValueError`` otherwise).
+        """
+        return self._serve(check_loopback(host), port)
+
     @contextlib.asynccontextmanager
-    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-        """A real HTTP/1.1 server on a loopback address; yields its base URL (``.../v1``)."""
+    async def _serve(self, host: str, port: int) -> AsyncIterator[str]:
         server = MockServer(self._core, host, port)
         url = await server.start()
         self._servers.add(server)

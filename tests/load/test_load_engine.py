@@ -77,6 +77,12 @@ async def test_tasks_from_a_list_an_iterable_and_a_factory() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_list_is_cycled_for_a_duration() -> None:
+    result = await AgentPerf().run(sleeper, tasks=["only"], duration=0.1, warmup=0)
+    assert result.completed > 1
+
+
+@pytest.mark.asyncio
 async def test_warmup_runs_first_and_is_excluded() -> None:
     seen: list[int] = []
 

@@ -12,6 +12,7 @@ import pytest
 from pytest_agentperf.errors import TargetError
 from pytest_agentperf.load import AgentPerf
 from pytest_agentperf.targets import adapt_target, first_token
+from reference_agent import BaseAgent, Task
 
 
 async def handle(payload: Any) -> Any:
@@ -181,9 +182,7 @@ class EchoAgent(BaseAgent):
 @pytest.mark.asyncio
 async def test_a_base_agent_is_driven_through_its_public_api() -> None:
     async with EchoAgent(concurrency=4) as agent:
-        result = await AgentPerf().run(
-            agent, tasks=["a", "bad", "c", "d"], concurrency=4, warmup=0
-        )
+        result = await AgentPerf().run(agent, tasks=["a", "bad", "c", "d"], concurrency=4, warmup=0)
         assert agent.state.name == "RUNNING"  # left as it was given
     assert (result.completed, result.failed) == (3, 1)
     assert result.errors == {"ValueError": 1}

@@ -114,3 +114,15 @@ def test_gc_is_thawed_after_a_run_and_after_an_early_stop() -> None:
             assert gc.get_freeze_count() > 0  # pre-run objects are not walked by gc.collect()
             break
     assert gc.get_freeze_count() == 0
+
+
+def test_a_run_that_dies_half_way_thaws_when_the_tracker_goes() -> None:
+    import gc
+
+    tracker = MemoryTracker()
+    tracker.plan(1000)
+    tracker.sample(0, warmup=True)
+    assert gc.get_freeze_count() > 0
+    del tracker
+    gc.collect()
+    assert gc.get_freeze_count() == 0

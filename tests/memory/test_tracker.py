@@ -65,7 +65,7 @@ class ScriptedProbe:
         self._readings: Iterator[tuple[int, int]] = iter(readings)
         self.process = __import__("psutil").Process()
 
-    def read(self) -> Reading:
+    def read(self, *, uss: bool = True) -> Reading:
         anon, blocks = next(self._readings)
         return Reading(rss=anon + 10_000_000, anon=anon, uss=anon, blocks=blocks)
 
@@ -217,3 +217,13 @@ async def test_a_leak_refilling_memory_freed_earlier_is_still_measured_in_bytes(
     report = await drive(LeakyAgent(1024), MemoryTracker(diagnose=False), 3000)
     assert report.leak
     assert report.per_task_bytes > 800, report.describe()
+
+
+def test_uss_is_read_at_the_ends_by_default() -> None:
+    report = MemoryTracker().track_sync(lambda i: None, n=1000)
+    uss = [s.uss for s in report.samples]
+    assert uss[0] > 0
+    assert uss[-1] > 0
+    assert set(uss[1:-1]) == {0}
+    every = MemoryTracker(uss="all").track_sync(lambda i: None, n=1000)
+    assert all(s.uss > 0 for s in every.samples)

@@ -10,6 +10,7 @@ import pytest_asyncio
 
 from pytest_agentperf.mockllm import MockLLM
 
+
 @pytest.fixture
 def mock() -> Iterator[MockLLM]:
     llm = MockLLM(output_tokens=5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from collections.abc import Mapping
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from pytest_agentperf.mockllm import Faults, MockLLM, Outage
 from .clients import CHAT, MESSAGES
 
 
-async def outcome(client: httpx.AsyncClient, payload: dict[str, object]) -> str:
+async def outcome(client: httpx.AsyncClient, payload: Mapping[str, object]) -> str:
     try:
         response = await client.post("/chat/completions", json=payload)
         if response.is_success:
@@ -60,10 +61,14 @@ async def test_429_carries_retry_after(client: httpx.AsyncClient, mock: MockLLM)
 async def test_disconnect_mid_stream(client: httpx.AsyncClient, mock: MockLLM) -> None:
     mock.configure(faults=Faults(disconnect=[0, 1]), itl="1ms", output_tokens=10)
     received: list[bytes] = []
-    with pytest.raises(httpx.RemoteProtocolError):
+
+    async def read_stream() -> None:
         async with client.stream("POST", "/chat/completions", json={**CHAT, "stream": True}) as r:
             async for chunk in r.aiter_raw():
                 received.append(chunk)
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        await read_stream()
     assert 0 < len(received) < 10
     with pytest.raises(httpx.RemoteProtocolError):
         await client.post("/chat/completions", json=CHAT)  # plain: body cut short

@@ -63,7 +63,7 @@ async def test_unknown_route_over_the_socket(mock: MockLLM) -> None:
 
 def test_only_loopback() -> None:
     with pytest.raises(ValueError, match="loopback"):
-        MockLLM().serve(host="0.0.0.0").__aenter__  # noqa: B018 - building is enough? no
+        MockLLM().serve(host="0.0.0.0")
     from pytest_agentperf.mockllm.server import check_loopback
 
     for host in ("0.0.0.0", "10.1.2.3", "example.com"):

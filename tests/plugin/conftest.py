@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import psutil
 import pytest
 
+import pytest_agentperf.load
+import pytest_agentperf.mockllm
 from pytest_agentperf.result import LatencySummary, MemoryReport, PerfResult, SelfCheck, WindowStats
+
+# In-process pytester runs restore sys.modules afterwards: what an inner run imports first
+# (psutil, the engine, the mock) would be dropped while still referenced, so import it here.
+PRELOADED = (psutil, pytest_agentperf.load, pytest_agentperf.mockllm)
 
 # The inner test suites get ``fake_result`` (a factory of PerfResult) through this conftest;
 # tests record them with ``agent_perf.record(...)``, so budgets and reports can be checked
@@ -18,6 +25,7 @@ from pytest_agentperf.result import LatencySummary, MemoryReport, PerfResult, Se
 
 def make_result(name="run", throughput=500.0, p50=0.05, p95=0.1, p99=0.2, failed=0,
                 completed=1000, efficiency=0.95, growth=None, leak=False, warnings=()):
+    samples = tuple(p95 * (0.1 + i / 200) for i in range(200))
     lat = LatencySummary(count=completed + failed, mean=p50, min=0.001, p50=p50, p90=p95,
                          p95=p95, p99=p99, p999=p99, max=p99)
     window = WindowStats(0.0, 1.0, completed, failed, throughput, p50, p95)
@@ -29,7 +37,8 @@ def make_result(name="run", throughput=500.0, p50=0.05, p95=0.1, p99=0.2, failed
     return PerfResult(name=name, mode="closed", duration=completed / throughput,
                       completed=completed, failed=failed, throughput=throughput, latency=lat,
                       service_latency=lat, concurrency=8, efficiency=efficiency, memory=memory,
-                      timeseries=(window,), selfcheck=SelfCheck(warnings=tuple(warnings)))
+                      timeseries=(window,), samples=samples,
+                      selfcheck=SelfCheck(warnings=tuple(warnings)))
 
 
 @pytest.fixture

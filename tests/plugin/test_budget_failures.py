@@ -26,7 +26,8 @@ def test_budget_miss_is_a_failure_with_the_table(perf_pytester: pytest.Pytester)
     result.stdout.fnmatch_lines(
         [
             "*_ test_slow _*",
-            "agentperf budget missed: throughput 312/s (limit >= 400/s), p95 142.0ms (limit <= 100.0ms)",
+            "agentperf budget missed: throughput 312/s (limit >= 400/s), "
+            "p95 142.0ms (limit <= 100.0ms)",
             "  metric      limit       measured  by",
             "  throughput  >= 400/s    312/s     -88.0/s (-22.0%) under",
             "  p95         <= 100.0ms  142.0ms   +42.0ms (+42.0%) over",
@@ -63,7 +64,8 @@ def test_declared_budget_without_a_workload_fails(perf_pytester: pytest.Pytester
     result.stdout.fnmatch_lines(
         [
             "agentperf budget not checked: the test declares budgets (throughput >= 10.0/s) "
-            "but ran no workload; call 'await agent_perf.run(...)' (or 'agent_perf.run_sync(...)') in it."
+            "but ran no workload; call 'await agent_perf.run(...)' "
+            "(or 'agent_perf.run_sync(...)') in it."
         ]
     )
 

@@ -97,7 +97,8 @@ def test_render_checks_exact_table(make_result: MakeResult) -> None:
     )
     checks = evaluate(budgets, [make_result(p95=0.142, throughput=312.0)])
     assert render_checks(checks) == (
-        "agentperf budget missed: throughput 312/s (limit >= 400/s), p95 142.0ms (limit <= 100.0ms)\n"
+        "agentperf budget missed: throughput 312/s (limit >= 400/s), "
+        "p95 142.0ms (limit <= 100.0ms)\n"
         "  metric      limit       measured  by\n"
         "  throughput  >= 400/s    312/s     -88.0/s (-22.0%) under\n"
         "  p95         <= 100.0ms  142.0ms   +42.0ms (+42.0%) over\n"
@@ -117,9 +118,13 @@ def test_checks_name_the_result_when_there_are_several(make_result: MakeResult) 
 def test_check_to_dict_matches_the_contract(make_result: MakeResult) -> None:
     (check,) = evaluate([parse_budget("p95", "150ms", "t")], [make_result(p95=0.12)])
     data = check.to_dict()
-    assert data["metric"] == "p95" and data["op"] == "<=" and data["ok"] is True
-    assert data["limit"] == pytest.approx(0.15) and data["measured"] == pytest.approx(0.12)
-    assert data["margin"] == pytest.approx(-0.2) and data["source"] == "marker"
+    assert data["metric"] == "p95"
+    assert data["op"] == "<="
+    assert data["ok"] is True
+    assert data["limit"] == pytest.approx(0.15)
+    assert data["measured"] == pytest.approx(0.12)
+    assert data["margin"] == pytest.approx(-0.2)
+    assert data["source"] == "marker"
 
 
 def test_memory_budget_fails_only_on_a_significant_trend(make_result: MakeResult) -> None:
@@ -127,7 +132,8 @@ def test_memory_budget_fails_only_on_a_significant_trend(make_result: MakeResult
     noisy = evaluate(limit, [make_result(growth=5 * 1024.0**2, leak=False)])
     leaky = evaluate(limit, [make_result(growth=5 * 1024.0**2, leak=True)])
     small_leak = evaluate(limit, [make_result(growth=0.5 * 1024.0**2, leak=True)])
-    assert noisy[0].ok and noisy[0].note == "no significant growth trend"
+    assert noisy[0].ok
+    assert noisy[0].note == "no significant growth trend"
     assert not leaky[0].ok
     assert small_leak[0].ok
 
@@ -175,7 +181,7 @@ def test_budget_maps_keys_to_markers() -> None:
     @budget(p95="1s")
     def decorated() -> None: ...
 
-    assert [m.name for m in decorated.pytestmark] == ["latency"]  # type: ignore[attr-defined]
+    assert [m.name for m in decorated.pytestmark] == ["latency"]
 
 
 def test_budget_rejects_unknown_keys() -> None:

@@ -41,9 +41,20 @@ def records(make_result: MakeResult) -> list[TestRecord]:
 
 def test_summary_has_one_row_per_test(records: list[TestRecord]) -> None:
     lines = render_summary(records, width=200).splitlines()
-    assert lines[0].split() == [
-        "test", "throughput", "p50", "p95", "p99", "errors", "efficiency", "mem", "growth", "verdict",
-    ]  # fmt: skip
+    assert lines[0].split() == (
+        [
+            "test",
+            "throughput",
+            "p50",
+            "p95",
+            "p99",
+            "errors",
+            "efficiency",
+            "mem",
+            "growth",
+            "verdict",
+        ]
+    )
     assert lines[1].split() == [
         "t.py::test_fast",
         "500/s",
@@ -79,7 +90,8 @@ def test_quiet_summary_is_the_tally_and_warnings(records: list[TestRecord]) -> N
 def test_summary_shortens_long_names_to_the_width(make_result: MakeResult) -> None:
     record = TestRecord("tests/" + "x" * 200 + "::test_long", "passed", results=(make_result(),))
     line = render_summary([record], width=120).splitlines()[1]
-    assert line.startswith("...") and "::test_long" in line
+    assert line.startswith("...")
+    assert "::test_long" in line
     assert len(line) <= 120
 
 
@@ -95,7 +107,8 @@ def test_contention_warning() -> None:
     assert contention_warning(0, 1) is None
     warning = contention_warning(4, 2)
     assert warning is not None
-    assert "4 xdist workers but only 2 CPU(s)" in warning and "-n 2" in warning
+    assert "4 xdist workers but only 2 CPU(s)" in warning
+    assert "-n 2" in warning
 
 
 def test_records_count_each_test_once(make_result: MakeResult) -> None:
@@ -124,7 +137,8 @@ def test_junit_properties(records: list[TestRecord]) -> None:
     assert props["agentperf.memory_growth"] == 1024.0**2
     assert "agentperf.ttft_p95" not in props  # not measured
     several = dict(junit_properties(records[2]))
-    assert "agentperf.p95[a]" in several and "agentperf.p95[b]" in several
+    assert "agentperf.p95[a]" in several
+    assert "agentperf.p95[b]" in several
 
 
 def test_document_validates_against_the_schema(records: list[TestRecord]) -> None:
@@ -134,7 +148,8 @@ def test_document_validates_against_the_schema(records: list[TestRecord]) -> Non
     schema = load_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(document, schema)
-    assert document["schema"] == "pytest-agentperf/results" and document["version"] == 1
+    assert document["schema"] == "pytest-agentperf/results"
+    assert document["version"] == 1
     assert document["created"] == "2025-01-02T00:00:00+00:00"
     assert document["tests"][1]["budgets"][0]["ok"] is False
     json.dumps(document, allow_nan=False)
@@ -149,7 +164,8 @@ def test_schema_rejects_a_wrong_outcome(records: list[TestRecord]) -> None:
 
 def test_environment_names_what_matters() -> None:
     env = collect_environment(Path(__file__).parent)
-    assert env["cpus"] >= 1 and "pytest" in env["packages"]
+    assert env["cpus"] >= 1
+    assert "pytest" in env["packages"]
     assert env["git_commit"] is None or len(env["git_commit"]) == 40
 
 

@@ -16,5 +16,7 @@ if _ROOT not in sys.path:
     sys.path.append(_ROOT)
 _loaded = sys.modules.get("reference_agent")
 if _loaded is not None and getattr(_loaded, "__file__", None) is None:
-    for _name in [n for n in sys.modules if n == "reference_agent" or n.startswith("reference_agent.")]:
+    for _name in [
+        n for n in sys.modules if n == "reference_agent" or n.startswith("reference_agent.")
+    ]:
         del sys.modules[_name]

@@ -34,7 +34,9 @@ class FakeClock:
         await asyncio.sleep(0)
 
 
-def completion(content: str = "ok", tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def completion(
+    content: str = "ok", tool_calls: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if tool_calls:
         message["tool_calls"] = tool_calls
@@ -48,7 +50,9 @@ def reply(content: str = "ok", status: int = 200, **headers: str) -> httpx.Respo
 def sse(pieces: list[str]) -> httpx.Response:
     lines = [": comment", "event: message"]
     for piece in pieces:
-        lines.append("data: " + json.dumps({"choices": [{"index": 0, "delta": {"content": piece}}]}))
+        lines.append(
+            "data: " + json.dumps({"choices": [{"index": 0, "delta": {"content": piece}}]})
+        )
     lines.append("data: [DONE]")
     body = "\n\n".join(lines) + "\n\n"
     return httpx.Response(200, content=body.encode(), headers={"content-type": "text/event-stream"})
@@ -93,7 +97,7 @@ class GatedAgent(BaseAgent):
 class LoopbackLLM:
     """A minimal HTTP/1.1 keep-alive server on 127.0.0.1 answering chat completions.
 
-    ``delay`` (an async callable per request) lets a test hold requests; ``connections``
+    ``hold`` (an async callable given each prompt) lets a test hold requests; ``connections``
     counts accepted TCP connections.
     """
 
@@ -102,6 +106,7 @@ class LoopbackLLM:
         self.connections = 0
         self.requests = 0
         self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[Any]] = set()
         self.base_url = ""
 
     async def __aenter__(self) -> LoopbackLLM:
@@ -113,10 +118,16 @@ class LoopbackLLM:
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
         self._server.close()
+        for handler in self._handlers:
+            handler.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
         await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        current = asyncio.current_task()
+        assert current is not None
+        self._handlers.add(current)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -136,7 +147,8 @@ class LoopbackLLM:
                     + data
                 )
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass
         finally:
+            self._handlers.discard(current)
             writer.close()

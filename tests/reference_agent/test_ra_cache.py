@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from ra_support import FakeClock
+
 from reference_agent import MemoryCacheBackend, SingleFlightCache
 
 

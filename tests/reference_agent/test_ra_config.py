@@ -6,10 +6,10 @@ from typing import Any
 
 import httpx
 import pytest
+from ra_support import GatedAgent
 
 import reference_agent
 from reference_agent import AgentConfig, AgentConfigError, ImprovedAgent, LegacyAgent
-from ra_support import GatedAgent
 
 
 def test_public_names_are_sorted_and_exported() -> None:
@@ -42,7 +42,7 @@ def test_public_names_are_sorted_and_exported() -> None:
 def test_bad_config_raises_value_error_naming_field_value_and_accepted(
     field: str, value: Any, accepted: str
 ) -> None:
-    with pytest.raises(ValueError, match=f"AgentConfig.{field} = ") as info:
+    with pytest.raises(ValueError, match=rf"AgentConfig\.{field} = ") as info:
         AgentConfig(**{field: value})
     assert repr(value) in str(info.value)
     assert accepted in str(info.value)
@@ -50,9 +50,9 @@ def test_bad_config_raises_value_error_naming_field_value_and_accepted(
 
 
 def test_overrides_are_validated_too() -> None:
-    with pytest.raises(ValueError, match="AgentConfig.concurrency = -3"):
+    with pytest.raises(ValueError, match=r"AgentConfig\.concurrency = -3"):
         ImprovedAgent(concurrency=-3)
-    with pytest.raises(ValueError, match="AgentConfig.max_pending"):
+    with pytest.raises(ValueError, match=r"AgentConfig\.max_pending"):
         LegacyAgent(AgentConfig(), max_pending=0)
 
 

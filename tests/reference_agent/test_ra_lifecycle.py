@@ -7,8 +7,8 @@ import random
 from typing import Any
 
 import pytest
-
 from ra_support import GatedAgent
+
 from reference_agent import (
     AgentState,
     AgentStateError,
@@ -44,11 +44,15 @@ async def test_a_subclass_with_only_process_task_works_with_no_arguments() -> No
 @pytest.mark.asyncio
 async def test_submit_before_start_and_after_stop_raise_clear_errors() -> None:
     agent = Minimal()
-    with pytest.raises(AgentStateError, match=r"Cannot submit a task: Minimal has not been started"):
+    with pytest.raises(
+        AgentStateError, match=r"Cannot submit a task: Minimal has not been started"
+    ):
         await agent.submit(1)
     await agent.start()
     await agent.stop()
-    with pytest.raises(AgentStateError, match=r"^Cannot submit a task: Minimal has been stopped\.$"):
+    with pytest.raises(
+        AgentStateError, match=r"^Cannot submit a task: Minimal has been stopped\.$"
+    ):
         await agent.submit(1)
     with pytest.raises(AgentStateError, match="does not restart"):
         await agent.start()

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from ra_support import GatedAgent
+
 from reference_agent import Task, TaskRejectedError, TaskStatus
 
 

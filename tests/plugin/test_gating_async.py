@@ -1,0 +1,129 @@
+"""Gating, --help/--markers, asyncio modes, and real workloads through the fixtures."""
+
+from __future__ import annotations
+
+import pytest
+
+INI = """
+[pytest]
+asyncio_default_fixture_loop_scope = function
+asyncio_mode = {mode}
+"""
+
+
+def test_help_lists_every_option(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(
+        [
+            "performance tests of async LLM agents:",
+            "*--agentperf *run performance tests*",
+            "*--agentperf-json=PATH*",
+            "*--agentperf-html=PATH*",
+            "*--agentperf-save=NAME*",
+            "*--agentperf-compare=?NAME?*",
+            "*--agentperf-compare-fail=EXPR*",
+            "*--agentperf-scale=FACTOR*",
+            "*--agentperf-seed=N*",
+            "*--agentperf-budget=METRIC=LIMIT*",
+        ]
+    )
+    result.stdout.fnmatch_lines(["*agentperf_scale (string):*", "*agentperf_budgets (linelist):*"])
+
+
+def test_markers_are_listed_in_signature_form(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(
+        [
+            "@pytest.mark.agentperf(budget_on='all'): a performance test*",
+            "@pytest.mark.throughput(min=None, efficiency=None): *",
+            "@pytest.mark.latency(p50=None, p90=None, p95=None, p99=None, max=None, mean=None, "
+            "ttft_p50=None, ttft_p95=None, ttft_p99=None): *",
+            "@pytest.mark.memory_growth(max_mb=None, per_task_bytes=None): *",
+            "@pytest.mark.error_rate(max=None): *",
+        ]
+    )
+
+
+def test_budget_markers_imply_a_performance_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_agentperf.budgets import budget
+
+        pytestmark = pytest.mark.error_rate(max="1%")
+
+        def test_module_marked():
+            pass
+
+        class TestGroup:
+            @budget(p95="1s")
+            def test_budget(self):
+                pass
+
+        @pytest.mark.latency(p95="1s")
+        async def test_async():
+            pass
+        """
+    )
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(skipped=3)
+    result.stdout.fnmatch_lines(
+        ["*performance test: run with --agentperf (or set 'agentperf = true' in the ini)*"]
+    )
+
+
+@pytest.mark.parametrize("mode", ["strict", "auto"])
+def test_async_and_sync_tests_run_real_workloads(pytester: pytest.Pytester, mode: str) -> None:
+    pytester.makeini(INI.format(mode=mode))
+    pytester.makepyfile(
+        """
+        import asyncio
+        import httpx
+        import pytest
+        from pytest_agentperf.budgets import budget
+
+        async def work(payload):
+            await asyncio.sleep(0)
+            return payload
+
+        @budget(p95="<= 30s", throughput=">= 0.1/s", error_rate="<= 1%")
+        async def test_async(agent_perf):
+            result = await agent_perf.run(work, n=20, concurrency=4, name="async")
+            assert result.completed == 20
+
+        @pytest.mark.error_rate(max="1%")
+        def test_sync(agent_perf):
+            assert agent_perf.run_sync(work, n=10, concurrency=2).completed == 10
+
+        @pytest.mark.agentperf
+        async def test_with_mock(agent_perf, mock_llm):
+            async with httpx.AsyncClient() as client:
+                async def call(payload):
+                    reply = await client.post(
+                        mock_llm.base_url + "/v1/chat/completions",
+                        json={"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+                    )
+                    reply.raise_for_status()
+                await agent_perf.run(call, n=10, concurrency=2)
+            assert mock_llm.stats().calls >= 10
+        """
+    )
+    result = pytester.runpytest("--agentperf", "-v", "--agentperf-seed", "1")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*agentperf summary*", "3 performance tests: 3 passed"])
+
+
+def test_scale_reaches_the_engine(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        async def work(payload):
+            return payload
+
+        @pytest.mark.agentperf
+        def test_scaled(agent_perf):
+            assert agent_perf.run_sync(work, n=40, concurrency=2).completed == 10
+        """
+    )
+    pytester.runpytest("--agentperf", "--agentperf-scale", "0.25").assert_outcomes(passed=1)

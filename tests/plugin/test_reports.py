@@ -1,0 +1,134 @@
+"""Reports through pytest: summary, JSON (schema), JUnit properties, baselines, xdist."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import jsonschema
+import pytest
+
+from pytest_agentperf.report.json import load_schema
+
+TESTS = """
+import pytest
+
+@pytest.mark.latency(p95="150ms")
+def test_fast(agent_perf, fake_result):
+    agent_perf.record(fake_result("fast", p95=0.1, warnings=["event-loop lag was high"]))
+
+@pytest.mark.throughput(min="400/s")
+@pytest.mark.parametrize("rate", [300, 600])
+def test_rate(agent_perf, fake_result, rate):
+    agent_perf.record(fake_result("rate", throughput=rate))
+
+@pytest.mark.agentperf
+def test_broken(agent_perf, fake_result):
+    agent_perf.record(fake_result())
+    raise RuntimeError("boom")
+
+def test_plain():
+    pass
+"""
+
+
+def test_summary_lines(perf_pytester: pytest.Pytester) -> None:
+    perf_pytester.makepyfile(test_s=TESTS)
+    result = perf_pytester.runpytest("--agentperf")
+    result.stdout.fnmatch_lines(
+        [
+            "*= agentperf summary =*",
+            "test *throughput*p50*p95*p99*errors*efficiency*mem growth*verdict",
+            "test_s.py::test_broken *500/s*50.0ms*100.0ms*200.0ms*0.00%*0.95*-*FAILED",
+            "test_s.py::test_fast *500/s*passed",
+            "test_s.py::test_rate[[]300] *300/s*BUDGET FAILED",
+            "test_s.py::test_rate[[]600] *600/s*passed",
+            "4 performance tests: 2 passed, 1 failed, 1 budget-failed",
+            "self-check warnings (the harness's own figures are doubtful):",
+            "  test_s.py::test_fast: event-loop lag was high",
+        ]
+    )
+
+
+def test_quiet_summary_is_one_line(perf_pytester: pytest.Pytester) -> None:
+    perf_pytester.makepyfile(test_s=TESTS)
+    result = perf_pytester.runpytest("--agentperf", "-q")
+    result.stdout.fnmatch_lines(
+        ["*= agentperf summary =*", "4 performance tests: 2 passed, 1 failed, 1 budget-failed"]
+    )
+    result.stdout.no_fnmatch_line("test *throughput*")
+
+
+def test_no_summary_without_performance_tests(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_plain():\n    pass\n")
+    result = pytester.runpytest("--agentperf")
+    result.stdout.no_fnmatch_line("*agentperf summary*")
+
+
+def test_json_junit_and_html(perf_pytester: pytest.Pytester) -> None:
+    perf_pytester.makepyfile(test_s=TESTS)
+    result = perf_pytester.runpytest(
+        "--agentperf",
+        "--agentperf-json=out/r.json",
+        "--agentperf-html=out/r.html",
+        "--junitxml=j.xml",
+    )
+    result.stdout.fnmatch_lines(["agentperf: wrote *r.json", "agentperf: wrote *r.gab-bigger.json"])
+    document = json.loads((perf_pytester.path / "out" / "r.json").read_text())
+    jsonschema.validate(document, load_schema())
+    outcomes = {t["nodeid"]: t["outcome"] for t in document["tests"]}
+    assert outcomes == {
+        "test_s.py::test_broken": "failed",
+        "test_s.py::test_fast": "passed",
+        "test_s.py::test_rate[300]": "budget-failed",
+        "test_s.py::test_rate[600]": "passed",
+    }
+    assert document["tests"][2]["budgets"][0]["source"] == "marker"
+    assert document["tests"][1]["results"][0]["timeseries"][0]["completed"] == 1000
+    bigger = json.loads((perf_pytester.path / "out" / "r.gab-bigger.json").read_text())
+    assert {
+        "name": "test_s.py::test_rate[600] throughput",
+        "unit": "tasks/s",
+        "value": 600,
+    } in bigger
+    assert "<html" in (perf_pytester.path / "out" / "r.html").read_text()
+    props = {
+        (case.get("name"), p.get("name")): p.get("value")
+        for case in ET.parse(perf_pytester.path / "j.xml").iter("testcase")
+        for p in case.iter("property")
+    }
+    assert props[("test_fast", "agentperf.p95")] == "0.1"
+    assert props[("test_rate[300]", "agentperf.outcome")] == "budget-failed"
+    assert ("test_plain", "agentperf.outcome") not in props
+
+
+def test_baseline_save_then_compare_flags_a_regression(perf_pytester: pytest.Pytester) -> None:
+    source = """
+        import pytest
+
+        @pytest.mark.agentperf
+        def test_lat(agent_perf, fake_result):
+            agent_perf.record(fake_result("lat", p95={p95}))
+        """
+    perf_pytester.makepyfile(test_b=source.format(p95=0.1))
+    saved = perf_pytester.runpytest("--agentperf", "--agentperf-save=main")
+    saved.assert_outcomes(passed=1)
+    assert (perf_pytester.path / ".agentperf" / "baselines" / "main.json").is_file()
+    perf_pytester.makepyfile(test_b=source.format(p95=0.3))
+    result = perf_pytester.runpytest(
+        "--agentperf", "--agentperf-compare", "--agentperf-compare-fail=p95:10%", "-v"
+    )
+    result.stdout.fnmatch_lines(["*::test_lat REGRESSED*", "REGRESSED against the baseline*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_xdist_workers_results_are_merged(perf_pytester: pytest.Pytester) -> None:
+    perf_pytester.makepyfile(test_s=TESTS)
+    result = perf_pytester.runpytest_subprocess("--agentperf", "-n", "2", "--agentperf-json=r.json")
+    result.stdout.fnmatch_lines(["4 performance tests: 2 passed, 1 failed, 1 budget-failed"])
+    result.stdout.fnmatch_lines(["*BUDGET FAILED*test_rate[[]300]*"])
+    document = json.loads((perf_pytester.path / "r.json").read_text())
+    nodeids = [t["nodeid"] for t in document["tests"]]
+    assert sorted(nodeids) == nodeids
+    assert len(nodeids) == len(set(nodeids)) == 4
+    jsonschema.validate(document, load_schema())
