@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=50_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--agent-n", type=int, default=5000)
+    parser.add_argument("--agent-n", type=int, default=10_000)
     args = parser.parse_args()
     asyncio.run(compare(args.n, args.concurrency, args.repeat))
     asyncio.run(improved_agent(args.agent_n))

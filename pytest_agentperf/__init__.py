@@ -1,7 +1,72 @@
-"""pytest-agentperf: performance tests for async LLM agents."""
+"""pytest-agentperf: performance tests for async LLM agents.
+
+The names users type are re-exported here; everything else is an implementation detail.
+"""
 
 from __future__ import annotations
 
-from pytest_agentperf.result import LatencySummary, MemoryReport, PerfResult
+from pytest_agentperf.budgets import budget
+from pytest_agentperf.errors import (
+    AgentPerfError,
+    BudgetConfigError,
+    TargetError,
+    UnitError,
+)
+from pytest_agentperf.load import AgentPerf
+from pytest_agentperf.memory import MemoryTracker
+from pytest_agentperf.merge import merge
+from pytest_agentperf.mockllm import (
+    Empirical,
+    Faults,
+    Fixed,
+    LogNormal,
+    MockLLM,
+    MockStats,
+    Normal,
+    Outage,
+    PerToken,
+    Reply,
+    Script,
+    ToolCall,
+    Uniform,
+)
+from pytest_agentperf.result import (
+    LatencySummary,
+    MemoryReport,
+    PerfResult,
+    SelfCheck,
+    WindowStats,
+)
+from pytest_agentperf.sweep import SweepResult
+from pytest_agentperf.targets import first_token
 
-__all__ = ["LatencySummary", "MemoryReport", "PerfResult"]
+__all__ = [
+    "AgentPerf",
+    "AgentPerfError",
+    "BudgetConfigError",
+    "Empirical",
+    "Faults",
+    "Fixed",
+    "LatencySummary",
+    "LogNormal",
+    "MemoryReport",
+    "MemoryTracker",
+    "MockLLM",
+    "MockStats",
+    "Normal",
+    "Outage",
+    "PerToken",
+    "PerfResult",
+    "Reply",
+    "Script",
+    "SelfCheck",
+    "SweepResult",
+    "TargetError",
+    "ToolCall",
+    "Uniform",
+    "UnitError",
+    "WindowStats",
+    "budget",
+    "first_token",
+    "merge",
+]

@@ -28,7 +28,7 @@ from pytest_agentperf.stats import (
     summarize,
     timeseries,
 )
-from pytest_agentperf.targets import Driver, adapt_target, driving, first_token
+from pytest_agentperf.targets import Driver, adapt_target, driving, first_token, target_name
 from pytest_agentperf.units import parse_duration, parse_rate
 
 if TYPE_CHECKING:
@@ -142,6 +142,7 @@ class AgentPerf:
         """Run ``target`` under load and return (and append to ``results``) a PerfResult."""
         driver = adapt_target(target)
         source = TaskSource(tasks)
+        name = name or target_name(target)
         plan = self._plan(driver, source, n, concurrency, rate, arrival, duration, warmup, name)
         async with driving(target, driver):
             result = await _Run(self, driver, source, plan).execute()
@@ -194,7 +195,7 @@ class AgentPerf:
         if mode == "closed" and concurrency is None:
             concurrency = 1
         return RunPlan(
-            name=name or driver.description.split(" (")[0],
+            name=name or driver.description,
             mode=mode,
             n=count,
             duration=seconds,

@@ -151,6 +151,12 @@ def _is_async_callable(obj: object) -> bool:
     return not inspect.isfunction(obj) and call is not None and inspect.iscoroutinefunction(call)
 
 
+def target_name(target: object) -> str:
+    """A short name for results: a function's qualified name, else the class name."""
+    name = getattr(target, "__qualname__", None) if inspect.isroutine(target) else None
+    return str(name) if name else type(target).__name__
+
+
 def _describe(target: object) -> str:
     if inspect.isroutine(target):
         kind = "an async function" if inspect.iscoroutinefunction(target) else "a sync function"
