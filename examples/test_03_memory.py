@@ -16,8 +16,8 @@ from reference_agent import ImprovedAgent
 
 @budget(memory_growth="<= 2MB", error_rate="<= 0%")
 async def test_no_growth_over_10k_tasks(agent_perf: AgentPerf, mock_llm: MockLLM) -> None:
-    mock_llm.configure(latency=Fixed("2ms"))
+    mock_llm.configure(latency=Fixed("10ms"))
     async with ImprovedAgent(
-        base_url=mock_llm.base_url, transport=mock_llm.httpx_transport(), concurrency=32
+        base_url=mock_llm.base_url, transport=mock_llm.httpx_transport(), concurrency=16
     ) as agent:
-        await agent_perf.run(agent, tasks=ticket, n=10_000, concurrency=32, name="10k tasks")
+        await agent_perf.run(agent, tasks=ticket, n=10_000, concurrency=16, name="10k tasks")

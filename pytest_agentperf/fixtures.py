@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PERF_KEY",
+    "Figure",
     "Recorder",
     "agent_perf",
     "async_benchmark",
@@ -39,8 +40,10 @@ class Recorder(Protocol):
     """What the plugin reads from the ``agent_perf`` fixture."""
 
     results: list[PerfResult]
+    figures: dict[str, Figure]
 
 
+Figure = int | float | str | bool
 PERF_KEY = pytest.StashKey[Recorder]()
 
 
@@ -51,6 +54,24 @@ def recorder_class() -> type[AgentPerf]:
 
     class AgentPerfFixture(AgentPerf):
         """The ``agent_perf`` fixture: an ``AgentPerf`` whose results the plugin checks."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.figures: dict[str, Figure] = {}
+
+        def note(self, **figures: Figure) -> None:
+            """Attach figures the test computed itself (a speedup, a hit ratio) to its report.
+
+            They appear in the summary, the JSON (``figures``) and the HTML report, and
+            ``pytest_agentperf_recommendations`` hooks can read them.
+            """
+            for key, value in figures.items():
+                if not isinstance(value, int | float | str | bool):
+                    raise TypeError(
+                        f"agent_perf.note({key}=...) takes a number, string or bool, "
+                        f"not {type(value).__name__}."
+                    )
+            self.figures.update(figures)
 
         def record(self, result: PerfResult) -> PerfResult:
             """Add a result measured elsewhere; budgets and reports treat it like a run."""

@@ -18,6 +18,7 @@ from pytest_agentperf import fixtures
 from pytest_agentperf.budgets import judge, resolve
 from pytest_agentperf.errors import AgentPerfError, BudgetConfigError
 from pytest_agentperf.markers import MARKER_LINES, PERF_MARKERS, SPEC_KEY, PerfSpec, parse_item
+from pytest_agentperf.recommend import recommend
 from pytest_agentperf.report import (
     Outcome,
     Records,
@@ -28,7 +29,12 @@ from pytest_agentperf.report import (
 )
 from pytest_agentperf.report.environment import collect_environment, usable_cpus
 from pytest_agentperf.report.json import write_outputs
-from pytest_agentperf.report.terminal import contention_warning, render_summary
+from pytest_agentperf.report.terminal import (
+    contention_warning,
+    render_figures,
+    render_recommendations,
+    render_summary,
+)
 from pytest_agentperf.result import PerfResult
 from pytest_agentperf.settings import SETTINGS_KEY, Settings, add_options, load_settings
 
@@ -38,6 +44,12 @@ SESSION_NAME = "agentperf-session"
 FIXTURES_NAME = "agentperf-fixtures"
 SKIP_REASON = "performance test: run with --agentperf (or set 'agentperf = true' in the ini)"
 STATUS = {"budget-failed": ("B", "BUDGET FAILED"), "regressed": ("R", "REGRESSED")}
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_agentperf import hooks
+
+    pluginmanager.add_hookspecs(hooks)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -138,7 +150,8 @@ class AgentPerfSession:
         results = tuple(recorder.results) if recorder is not None else ()
         if not (spec.is_perf or results):
             return
-        record, text = self._judge(item.nodeid, spec, results, report)
+        figures = dict(getattr(recorder, "figures", None) or {})
+        record, text = self._judge(item.nodeid, spec, results, figures, report)
         report.agentperf = record.to_dict()  # type: ignore[attr-defined]  # travels to xdist
         if text:
             report.outcome = "failed"
@@ -152,10 +165,16 @@ class AgentPerfSession:
         nodeid: str,
         spec: PerfSpec,
         results: tuple[PerfResult, ...],
+        figures: dict[str, Any],
         report: pytest.TestReport,
     ) -> tuple[TestRecord, str]:
         """The test's record and, when it fails on budgets or a baseline, the failure text."""
-        base: dict[str, Any] = {"nodeid": nodeid, "results": results, "duration": report.duration}
+        base: dict[str, Any] = {
+            "nodeid": nodeid,
+            "results": results,
+            "duration": report.duration,
+            "figures": figures,
+        }
         if report.failed:
             return TestRecord(outcome="failed", message="the test failed", **base), ""
         budgets = resolve(spec.budgets, *self.settings.default_tiers)
@@ -205,7 +224,9 @@ class AgentPerfSession:
     # -- session end ---------------------------------------------------------------------
 
     def pytest_sessionfinish(self) -> None:
-        if self.is_worker or not (len(self.records) or self.settings.json_path):
+        # A plain run with report paths in the ini (and --agentperf off) writes nothing.
+        wanted = self.settings.enabled and (self.settings.json_path or self.settings.html_path)
+        if self.is_worker or not (len(self.records) or wanted):
             return
         environment = collect_environment(self.config.rootpath)
         written, problems = write_outputs(
@@ -225,6 +246,12 @@ class AgentPerfSession:
             width=tr._tw.fullwidth,
         )
         tr.write_line(text)
+        records = self.records.ordered()
+        figures = render_figures(records)
+        if figures:
+            tr.write_line(figures)
+        if self.config.get_verbosity() >= 0:
+            tr.write_line(render_recommendations(self._recommendations(records)))
         warning = contention_warning(_xdist_workers(self.config), usable_cpus())
         if warning and len(self.records):
             tr.write_line(f"WARNING: {warning}", yellow=True, bold=True)
@@ -232,6 +259,12 @@ class AgentPerfSession:
             tr.write_line(f"agentperf: wrote {path}")
         for problem in self.problems:
             tr.write_line(f"agentperf: {problem}", red=True)
+
+    def _recommendations(self, records: list[TestRecord]) -> list[str]:
+        texts = recommend((r.nodeid, r.results) for r in records)
+        for extra in self.config.hook.pytest_agentperf_recommendations(records=records):
+            texts.extend(extra or ())
+        return list(dict.fromkeys(texts))
 
 
 def _perf_keywords(report: pytest.TestReport) -> bool:

@@ -78,13 +78,8 @@ def _memory(test: str, r: PerfResult) -> str | None:
     )
 
 
-def _selfcheck(test: str, r: PerfResult) -> str | None:
-    if not r.selfcheck.warnings:
-        return None
-    return f"{test}: figures may be unreliable: {'; '.join(r.selfcheck.warnings)}"
-
-
-RULES: tuple[Rule, ...] = (_selfcheck, _efficiency, _tail, _errors, _late, _memory)
+# Self-check warnings are not repeated here: the summary lists them on their own.
+RULES: tuple[Rule, ...] = (_efficiency, _tail, _errors, _late, _memory)
 
 
 def recommend(records: Iterable[tuple[str, Iterable[PerfResult]]]) -> list[str]:

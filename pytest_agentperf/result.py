@@ -42,7 +42,7 @@ class LatencySummary:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LatencySummary:
-        return cls(**_known(cls, data))
+        return cls(**_nan_for_null(_known(cls, data)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ class WindowStats:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WindowStats:
-        return cls(**_known(cls, data))
+        return cls(**_nan_for_null(_known(cls, data)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +278,11 @@ class PerfResult:
         known["service_samples"] = tuple(data.get("service_samples", ()))
         known["selfcheck"] = SelfCheck.from_dict(data.get("selfcheck", {}))
         return cls(**known)
+
+
+def _nan_for_null(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no NaN: writers store an unmeasured float as null; read it back as NaN."""
+    return {k: float("nan") if v is None else v for k, v in values.items()}
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,11 @@ the last warm-up sample and the measured ones:
 A leak is called when either line has a 95% interval wholly above zero **and** its size is
 above the measurement's resolution: the fitted bytes growth is at least ``min_growth``
 (256 KiB by default: a clean agent's heap creeps by ~50-80 KiB, then stops), or objects
-accumulate at ``min_blocks_per_task`` or more (0.05: one object kept per 20 tasks).
+accumulate at ``min_blocks_per_task`` or more (0.05: one object kept per 20 tasks). And the
+growth must persist: over the second half of the measured rounds the slope must still be at
+least half of the whole run's, because a bounded structure that fills up during the run (a
+cache of 1,024 entries, a latency reservoir of 4,096 samples) grows and then levels off,
+while a leak keeps growing.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ from pytest_agentperf.result import MemoryReport, MemorySample
 from pytest_agentperf.units import format_bytes, parse_bytes
 
 __all__ = ["MemoryTracker", "RoundSampler"]
+
+PERSIST_FRACTION = 0.5  # second-half slope / whole-run slope below this: growth stopped
+PERSIST_MIN_SAMPLES = 3  # the second half needs this many samples to judge persistence
 
 _MIB = 1024.0 * 1024.0
 
@@ -297,15 +304,20 @@ class MemoryTracker:
     def _set_diagnosis(self, text: str) -> None:
         self._diagnosis = text
 
-    def _fits(self) -> tuple[SlopeFit, SlopeFit]:
+    def _fits(self, window: range | None = None) -> tuple[SlopeFit, SlopeFit]:
         s = self._series
-        window = s.window()
+        window = s.window() if window is None else window
         column = {"anon": s.anon, "uss": s.uss, "rss": s.rss}[self.probe.metric]
         xs = [float(s.tasks[i]) for i in window]
         return (
             fit_slope(xs, [float(column[i]) for i in window], self.confidence),
             fit_slope(xs, [float(s.blocks[i]) for i in window], self.confidence),
         )
+
+    def _late_fits(self, window: range) -> tuple[SlopeFit, SlopeFit] | None:
+        """Fits over the second half of the window, when it has enough samples to fit."""
+        late = window[len(window) // 2 :]
+        return self._fits(late) if len(late) >= PERSIST_MIN_SAMPLES else None
 
     def _verdict(self) -> tuple[bool, str, SlopeFit, SlopeFit]:
         bytes_fit, blocks_fit = self._fits()
@@ -315,6 +327,20 @@ class MemoryTracker:
         growth = bytes_fit.slope * tasks
         by_bytes = bytes_fit.excludes_zero and growth >= self.min_growth
         by_blocks = blocks_fit.excludes_zero and blocks_fit.slope >= self.min_blocks_per_task
+        late = self._late_fits(window) if (by_bytes or by_blocks) else None
+        if late is not None:
+            # A leak keeps growing; a bounded cache or buffer filling up levels off.
+            stopped = (not by_bytes or late[0].slope < PERSIST_FRACTION * bytes_fit.slope) and (
+                not by_blocks or late[1].slope < PERSIST_FRACTION * blocks_fit.slope
+            )
+            if stopped:
+                why = (
+                    f"growth stopped: {bytes_fit.slope:,.0f} B/task and "
+                    f"{blocks_fit.slope:.2f} blocks/task over the run, but "
+                    f"{late[0].slope:,.0f} B/task and {late[1].slope:.2f} blocks/task over its "
+                    "second half (a bounded cache or buffer filling up, not a leak)"
+                )
+                return False, why, bytes_fit, blocks_fit
         if by_bytes or by_blocks:
             parts = []
             if by_bytes:

@@ -56,6 +56,7 @@ class TestRecord:
     warnings: tuple[str, ...] = ()
     message: str = ""  # why it failed, in one line (for summaries)
     duration: float = 0.0  # the test call, seconds
+    figures: Mapping[str, Any] = field(default_factory=dict)  # from agent_perf.note()
 
     @property
     def all_warnings(self) -> tuple[str, ...]:
@@ -73,6 +74,7 @@ class TestRecord:
             "warnings": list(self.warnings),
             "message": self.message,
             "duration": self.duration,
+            "figures": dict(self.figures),
         }
 
     @classmethod
@@ -86,6 +88,7 @@ class TestRecord:
             warnings=tuple(data.get("warnings", ())),
             message=data.get("message", ""),
             duration=float(data.get("duration", 0.0)),
+            figures=dict(data.get("figures") or {}),
         )
 
 

@@ -19,6 +19,8 @@ __all__ = [
     "HEADER",
     "VERDICTS",
     "contention_warning",
+    "render_figures",
+    "render_recommendations",
     "render_summary",
     "result_cells",
     "tally",
@@ -113,6 +115,27 @@ def render_summary(records: Sequence[TestRecord], *, verbosity: int = 0, width: 
         lines.append(table(HEADER, rows, indent=""))
     lines.append(tally(records))
     return "\n".join(lines + _warning_lines(records))
+
+
+def render_figures(records: Sequence[TestRecord]) -> str:
+    """The figures tests noted with ``agent_perf.note()``, one line per test."""
+    lines = [
+        f"  {r.nodeid}: " + ", ".join(f"{k}={_figure(v)}" for k, v in r.figures.items())
+        for r in records
+        if r.figures
+    ]
+    return "\n".join(["figures:", *lines]) if lines else ""
+
+
+def _figure(value: object) -> str:
+    return f"{value:,.6g}" if isinstance(value, float) else str(value)
+
+
+def render_recommendations(texts: Sequence[str]) -> str:
+    """The recommendations list, or a line saying the figures raised none."""
+    if not texts:
+        return "recommendations: none; every figure is within what a healthy agent shows."
+    return "\n".join(["recommendations:", *(f"  - {t}" for t in texts)])
 
 
 def contention_warning(workers: int, cpus: int) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from pytest_agentperf.result import (
     LatencySummary,
@@ -72,3 +73,12 @@ def test_unknown_keys_from_newer_writers_are_ignored() -> None:
     data["added_in_a_later_version"] = 1
     data["latency"]["p9999"] = 0.1
     assert PerfResult.from_dict(data).completed == 3
+
+
+def test_null_floats_from_json_read_back_as_nan() -> None:
+    data = _result().to_dict()
+    data["latency"]["p999"] = None  # how the JSON writer stores NaN
+    data["timeseries"][0]["p95"] = None
+    back = PerfResult.from_dict(data)
+    assert math.isnan(back.latency.p999)
+    assert math.isnan(back.timeseries[0].p95)

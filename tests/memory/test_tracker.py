@@ -114,6 +114,25 @@ def test_a_few_harness_blocks_per_round_are_not_a_leak() -> None:
     assert not report.leak
 
 
+def test_a_bounded_structure_filling_up_then_levelling_off_is_not_a_leak() -> None:
+    # Measured on ImprovedAgent: its 4,096-sample latency reservoir fills during the first
+    # measured rounds (blocks climb), then stays full (blocks flat).
+    blocks = [390_062, 407_406, 408_950, 411_440, 412_794, 413_987, 414_314, 414_154,
+              414_097, 413_784, 413_121]  # fmt: skip
+    report = scripted([(50_000_000, b) for b in blocks])
+    assert report.blocks_per_task_ci[0] > 0  # the whole-run slope alone would say "leak"
+    assert not report.leak
+    assert "growth stopped" in report.reason
+
+
+def test_a_leak_that_keeps_growing_is_still_caught_by_the_persistence_rule() -> None:
+    # Noisy, but the second half grows as fast as the whole run.
+    noise = [0, 3, -2, 4, -3, 2, -4, 3, 0, -2, 1]
+    report = scripted([(50_000_000, 80_000 + 300 * k + 40 * e) for k, e in enumerate(noise)])
+    assert report.leak
+    assert report.blocks_per_task == pytest.approx(0.6, rel=0.1)
+
+
 def test_warmup_growth_is_left_out() -> None:
     anon = [0, 20_000_000, 40_000_000] + [40_000_000] * 8
     report = scripted([(50_000_000 + a, 80_000) for a in anon])
