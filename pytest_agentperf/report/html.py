@@ -295,6 +295,7 @@ def _test(index: int, test: Mapping[str, Any]) -> str:
         f'<span class="badge {escape(outcome)}">{escape(outcome)}</span></h2>',
         f'<p class="muted">{escape(str(message))}</p>' if message else "",
         _budgets(test.get("budgets") or ()),
+        _figures(test.get("figures") or {}),
         _comparison(test.get("comparison")),
         *(_result(r) for r in results),
         "</section>",
@@ -302,18 +303,29 @@ def _test(index: int, test: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+def _figures(figures: Mapping[str, Any]) -> str:
+    """The figures the test noted with ``agent_perf.note()``."""
+    if not figures:
+        return ""
+    rows = []
+    for key, value in figures.items():
+        name = escape(str(key))
+        rows.append(f'<tr><td>{name}</td><td data-figure="{name}">{escape(str(value))}</td></tr>')
+    return _table("Figures noted by the test", ["figure", "value"], rows, "figures")
+
+
 def _overview(tests: Sequence[Mapping[str, Any]]) -> str:
     rows = []
     for i, test in enumerate(tests):
         results = test.get("results") or []
-        first = PerfResult.from_dict(results[0]) if results else None
+        last = PerfResult.from_dict(results[-1]) if results else None  # as in the terminal
         outcome = str(test.get("outcome", "?"))
         rows.append(
             f'<tr><td><a href="#test-{i}">{escape(str(test.get("nodeid", "?")))}</a></td>'
             f'<td><span class="badge {escape(outcome)}">{escape(outcome)}</span></td>'
-            f"{_cell('throughput', first.throughput if first else None)}"
-            f"{_cell('p95', first.latency.p95 if first else None)}"
-            f"{_cell('error_rate', first.error_rate if first else None)}</tr>"
+            f"{_cell('throughput', last.throughput if last else None)}"
+            f"{_cell('p95', last.latency.p95 if last else None)}"
+            f"{_cell('error_rate', last.error_rate if last else None)}</tr>"
         )
     return _table(
         "Performance tests", ["test", "outcome", "throughput", "p95", "errors"], rows, "overview"

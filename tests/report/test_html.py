@@ -212,3 +212,13 @@ def test_plugin_comparison_shapes() -> None:
     text = render_html(doc)
     assert "Comparison with the baseline (second)" in text
     assert "Baseline comparison: not in the baseline." in text
+
+
+def test_noted_figures_are_shown_escaped() -> None:
+    doc = _rich_document()
+    doc["tests"][0]["figures"] = {"speedup": 95.3, "label": "<b>x</b>"}
+    text = render_html(doc)
+    assert "Figures noted by the test" in text
+    assert '<td data-figure="speedup">95.3</td>' in text
+    assert "&lt;b&gt;x&lt;/b&gt;" in text
+    assert "Figures noted by the test" not in render_html(_rich_document())
