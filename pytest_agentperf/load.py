@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pytest_agentperf.errors import LoadConfigError
 from pytest_agentperf.merge import merge
 from pytest_agentperf.phase import Arrival, PhaseSpec, PhaseTimes, TaskSource, run_phase
+from pytest_agentperf.progress import ProgressSink
 from pytest_agentperf.result import MemoryReport, PerfResult
-from pytest_agentperf.selfcheck import Monitor, ProgressSink, RunFigures, judge
+from pytest_agentperf.selfcheck import Monitor, RunFigures, judge
 from pytest_agentperf.stats import (
     DEFAULT_MAX_RECORDS,
     Records,
@@ -255,7 +256,7 @@ class _Run:
         if self.perf.progress is not None:
             self.perf.progress.start(plan.name, total)
         self.monitor = monitor = Monitor(self.perf.progress, self._status)
-        started_at = time.time()
+        started_at, t0 = time.time(), time.perf_counter()
         monitor.start()
         try:
             memory = None
@@ -266,6 +267,10 @@ class _Run:
         finally:
             observed = await monitor.stop()
             if self.perf.progress is not None:
+                # The monitor samples periodically; the last line must show the final count.
+                done, p95 = self._status()
+                elapsed = time.perf_counter() - t0
+                self.perf.progress.update(done, done / elapsed if elapsed > 0 else 0.0, p95)
                 self.perf.progress.finish()
         return self._result(observed, memory, started_at)
 

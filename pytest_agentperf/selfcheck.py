@@ -18,15 +18,15 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
 
 import psutil
 
+from pytest_agentperf.progress import ProgressSink
 from pytest_agentperf.result import LatencySummary, SelfCheck
 from pytest_agentperf.stats import percentile
 from pytest_agentperf.units import format_duration, format_fraction, format_rate
 
-__all__ = ["Monitor", "ProgressSink", "judge"]
+__all__ = ["Monitor", "judge"]
 
 INTERVAL = 0.02
 PROGRESS_EVERY = 0.1
@@ -42,14 +42,6 @@ MACHINE_BUSY = 95.0
 #: Open loop: achieved below this share of offered, or this share of late starts.
 RATE_SHORTFALL = 0.95
 LATE_SHARE = 0.05
-
-
-class ProgressSink(Protocol):
-    """Receives live progress (implemented by the report part); every call must be cheap."""
-
-    def start(self, name: str, total: int | None) -> None: ...
-    def update(self, done: int, rate: float, p95: float | None) -> None: ...
-    def finish(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

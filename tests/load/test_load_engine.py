@@ -350,4 +350,14 @@ async def test_progress_is_reported_at_most_ten_times_a_second() -> None:
     assert progress.events[0][1] == ("p", None)
     assert kinds[-1] == "finish"
     updates = kinds.count("update")
-    assert 1 <= updates <= elapsed * 10 + 1
+    assert 1 <= updates <= elapsed * 10 + 2  # periodic updates, plus the final one
+
+
+@pytest.mark.asyncio
+async def test_the_last_progress_update_shows_every_task_done() -> None:
+    progress = FakeProgress()
+    result = await AgentPerf(progress=progress).run(sleeper, n=40, concurrency=4, warmup=0)
+    assert progress.events[-1] == ("finish", None)
+    kind, (done, _rate, _p95) = progress.events[-2]
+    assert kind == "update"
+    assert done == result.total == 40
