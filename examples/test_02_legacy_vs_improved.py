@@ -33,5 +33,12 @@ async def test_speedup_over_legacy(agent_perf: AgentPerf, mock_llm: MockLLM) -> 
         )
     speedup = after.throughput / before.throughput
     agent_perf.note(speedup=round(speedup, 1))
-    # The ideal is the concurrency (100x); half of it survives the noisiest CI machine.
-    assert speedup >= CONCURRENCY / 2, f"ImprovedAgent only {speedup:.1f}x faster than legacy"
+    # Behaviour first: the legacy agent runs one task at a time whatever the offered
+    # concurrency, so it uses about 1/100 of what Little's law allows; the improved core
+    # uses most of it. Efficiency divides out the machine's speed; the speedup does not
+    # (the improved side is CPU-bound on a small machine), so its bound is loose.
+    assert before.efficiency is not None
+    assert after.efficiency is not None
+    assert before.efficiency < 2 / CONCURRENCY, "LegacyAgent must serialise its tasks"
+    assert after.efficiency > 25 * before.efficiency
+    assert speedup >= CONCURRENCY / 4, f"ImprovedAgent only {speedup:.1f}x faster than legacy"

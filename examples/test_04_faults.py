@@ -30,5 +30,6 @@ async def test_retries_absorb_faults(agent_perf: AgentPerf, mock_llm: MockLLM) -
         retries = agent.statistics().retries
     calls = mock_llm.stats()
     agent_perf.note(retries=retries, upstream_errors=calls.calls - calls.by_status.get(200, 0))
+    # The error-rate budget checks what users saw; this checks that retries are why.
+    assert retries >= calls.calls - calls.by_status.get(200, 0) - result.failed
     assert retries > 0, "the mock injected faults, so the agent must have retried"
-    assert result.failed <= result.total * 0.005

@@ -39,7 +39,7 @@ async def test_capacity_knee(agent_perf: AgentPerf, mock_llm: MockLLM) -> None:
     agent_perf.note(
         knee_concurrency=sweep.knee.concurrency, knee_throughput=round(sweep.knee.throughput)
     )
-    # Past the agent's 32 workers, extra concurrency only queues: the knee cannot be beyond
-    # four times the worker count, since each such step waits for four 20 ms rounds.
+    # Below 32 the workers are idle part of the time, so throughput still grows; past 64
+    # each task waits for four 20 ms rounds of the workers and misses the 60 ms SLO.
     assert sweep.knee.concurrency is not None
-    assert sweep.knee.concurrency <= 4 * WORKERS
+    assert WORKERS <= sweep.knee.concurrency <= 2 * WORKERS
