@@ -10,10 +10,14 @@ Layering, outermost first, and why:
 - **cache** (``SingleFlightCache``): concurrent identical requests share one upstream
   call including its retries; failures are not cached.
 - **retry** (``call_with_retry``): bounded attempts within ``retry_deadline``; an
-  attempt's timeout is capped by the time left; waits honour ``Retry-After``; no retry
-  starts once the agent is stopping; all retry state is local to one call.
+  attempt's timeout is capped by the time left; waits honour ``Retry-After`` up to
+  ``retry_after_cap``; no retry starts once the agent is stopping, and a backoff wait under
+  way ends as soon as ``stop()`` begins; all retry state is local to one call.
 - **breaker** (``CircuitBreaker``): one permit per attempt, so an open breaker makes the
-  retry loop fail fast (``CircuitOpenError`` is not retryable).
+  retry loop fail fast (``CircuitOpenError`` is not retryable). An attempt counts as a
+  success only when the upstream answered (a 4xx included), as a failure when the error
+  ``trips_breaker``; a purely local failure (no pooled connection, cancelled) releases the
+  permit without an outcome, so it can neither open nor close the breaker.
 - **client** (``LLMClient``): pooled connections, keep-alive, httpx errors mapped to the
   agent's exceptions, the per-attempt timeout cancels the request and frees its connection.
 """
@@ -31,7 +35,7 @@ from reference_agent.base import AgentState, BaseAgent
 from reference_agent.cache import CacheBackend, MemoryCacheBackend, SingleFlightCache
 from reference_agent.chat import ChatRequest, ChatResponse
 from reference_agent.config import AgentConfig
-from reference_agent.errors import LLMError
+from reference_agent.errors import LLMError, LLMStatusError
 from reference_agent.llm import LLMClient
 from reference_agent.resilience import CircuitBreaker, RetryPolicy, call_with_retry
 from reference_agent.task import Task
@@ -74,6 +78,7 @@ class ImprovedAgent(BaseAgent):
             cap=cfg.retry_cap,
             deadline=cfg.retry_deadline,
             attempt_timeout=cfg.request_timeout,
+            retry_after_cap=cfg.retry_after_cap,
         )
         self.breaker = self._make_breaker() if cfg.breaker_enabled else None
         self.cache = self._make_cache(cache_backend)
@@ -134,6 +139,7 @@ class ImprovedAgent(BaseAgent):
             sleep=self._sleep,
             rng=self._rng,
             should_stop=self._stopping,
+            stop_event=self._stop_event,
             on_retry=self._count_retry,
         )
 
@@ -156,8 +162,12 @@ class ImprovedAgent(BaseAgent):
         try:
             reply = await self.llm.chat(request, limit=limit)
         except LLMError as exc:
-            # An upstream that answered (e.g. 400) is alive: only real failures count.
-            permit.failure() if exc.trips_breaker else permit.success()
+            if exc.trips_breaker:
+                permit.failure()
+            elif isinstance(exc, LLMStatusError):
+                permit.success()  # an upstream that answered (e.g. 400) is alive
+            else:
+                permit.release()  # local (e.g. no pooled connection): says nothing of it
             raise
         except BaseException:
             permit.release()

@@ -5,7 +5,8 @@ A subclass implements only ``async process_task(self, task)`` and gets:
 1. **Priority queue** — lower ``priority`` first, FIFO within a priority (a heap keyed on
    ``(priority, sequence)``); bounded by ``max_pending``. A full queue is an explicit
    outcome: ``submit`` waits up to ``admission_timeout`` for room, then the task ends
-   REJECTED with a ``TaskRejectedError`` saying why. Nothing is dropped silently.
+   REJECTED with a ``TaskRejectedError`` saying why (also when the caller of ``submit`` is
+   cancelled while it waits). Nothing is dropped silently.
 2. **Workers** — ``concurrency`` workers; never more than ``concurrency`` tasks in flight.
 3. **Timeouts** — a task's timeout (``Task.timeout`` or ``AgentConfig.task_timeout``)
    cancels its work; the task ends TIMED_OUT and no asyncio task is left behind (the work
@@ -13,7 +14,9 @@ A subclass implements only ``async process_task(self, task)`` and gets:
 4. **Graceful shutdown** — ``stop(drain=True, timeout=None)`` refuses new tasks, rejects the
    ones still waiting for admission, lets queued and running tasks finish for up to
    ``timeout`` seconds, then cancels what is left. Every accepted task ends in exactly one
-   final status and the counts reconcile. ``stop()`` is safe to call twice (or at once).
+   final status and the counts reconcile. ``stop()`` is safe to call twice (or at once):
+   the shutdown runs in a task of its own that every caller awaits, so a cancelled caller
+   does not abort it and a later caller waits for it to end.
 5. **Metrics** — ``statistics()`` (a frozen snapshot) and ``health_check()``; a psutil
    CPU/RSS sampler runs in the background, never per task.
 
@@ -94,7 +97,9 @@ class BaseAgent(ABC):
         self._workers: list[asyncio.Task[None]] = []
         self._running_records: set[TaskRecord] = set()
         self._admission_scopes: set[asyncio.Timeout] = set()
-        self._stop_done: asyncio.Future[None] | None = None
+        self._stopper: asyncio.Task[None] | None = None
+        self._stop_event = asyncio.Event()
+        """Set as soon as ``stop()`` begins: long waits (e.g. a retry backoff) end on it."""
         self._counts: dict[TaskStatus, int] = dict.fromkeys(FINAL_STATUSES, 0)
         self._submitted = self._accepted = self._pending = self._running = 0
         self._queue_wait = LatencyReservoir(self.config.latency_reservoir)
@@ -160,22 +165,25 @@ class BaseAgent(ABC):
     ) -> None:
         """Stop admission, drain (when ``drain``) for up to ``timeout`` seconds, cancel what
         is left, then close resources (``on_stop``). Safe to call twice or concurrently:
-        later calls wait for the first one to finish."""
-        if self._state is AgentState.CREATED:
-            self._state = AgentState.STOPPED
-            return
-        if self._stop_done is not None:
-            await asyncio.shield(self._stop_done)
-            return
-        if self._state is AgentState.STOPPED:
-            return
-        self._state = AgentState.STOPPING
-        self._stop_done = asyncio.get_running_loop().create_future()
+        the first call's arguments apply and every call waits for that one shutdown to end.
+        The shutdown runs in its own task: cancelling a caller stops its wait, not the
+        shutdown (the agent stays STOPPING until it ends)."""
+        if self._stopper is None:
+            self._stop_event.set()
+            if self._state is not AgentState.RUNNING:  # never started: nothing to shut down
+                self._state = AgentState.STOPPED
+                return
+            self._state = AgentState.STOPPING
+            self._stopper = asyncio.get_running_loop().create_task(
+                self._stop_in_background(drain, timeout), name=f"{type(self).__name__}-stop"
+            )
+        await asyncio.shield(self._stopper)
+
+    async def _stop_in_background(self, drain: bool, drain_for: float | None) -> None:
         try:
-            await self._shutdown(drain, timeout)
+            await self._shutdown(drain, drain_for)
         finally:
             self._state = AgentState.STOPPED
-            self._stop_done.set_result(None)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -208,7 +216,13 @@ class BaseAgent(ABC):
         try:
             self._queue.put_nowait(entry)
         except asyncio.QueueFull:
-            if not await self._wait_for_room(entry):
+            try:
+                admitted = await self._wait_for_room(entry)
+            except asyncio.CancelledError:
+                # Counted as submitted, never queued: end it REJECTED so counts reconcile.
+                self._reject(record, "the caller was cancelled while it waited for room")
+                raise
+            if not admitted:
                 self._reject(record)
                 return TaskHandle(record)
         self._accepted += 1
@@ -246,13 +260,13 @@ class BaseAgent(ABC):
         finally:
             self._admission_scopes.discard(scope)
 
-    def _reject(self, record: TaskRecord) -> None:
-        if self._state is AgentState.RUNNING:
+    def _reject(self, record: TaskRecord, why: str | None = None) -> None:
+        if why is None and self._state is AgentState.RUNNING:
             why = (
                 f"the queue stayed full (max_pending={self.config.max_pending}) for the "
                 f"admission timeout ({self.config.admission_timeout}s)"
             )
-        else:
+        elif why is None:
             why = "the agent began stopping while the task waited for room in the queue"
         error = TaskRejectedError(f"Task {record.task.task_id} was rejected: {why}.")
         self._finish(record, TaskStatus.REJECTED, error=error)

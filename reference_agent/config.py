@@ -73,6 +73,10 @@ class AgentConfig:
     retry_cap: float = 5.0
     retry_deadline: float | None = 60.0
     """Total time budget of one LLM call, its retries and waits included; never overshot."""
+    retry_after_cap: float = 60.0
+    """Longest wait a server's ``Retry-After`` may ask for: a longer one is cut to this.
+    It bounds those waits also when ``retry_deadline`` is None (with a deadline, a wait
+    that would overshoot it is not started at all)."""
     seed: int | None = None
     """Seed of the jitter RNG (None: unseeded)."""
 
@@ -184,6 +188,7 @@ _RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("retry_base", _num(0.0), "seconds >= 0"),
     ("retry_cap", _num(0.0), "seconds >= 0"),
     ("retry_deadline", _opt_num(0.0, strict=True), "seconds > 0 or None"),
+    ("retry_after_cap", _num(0.0), "seconds >= 0"),
     ("seed", lambda v: v is None or _int(-(2**63))(v), "an integer or None"),
     ("breaker_enabled", lambda v: isinstance(v, bool), "True or False"),
     ("breaker_window", _int(1), "an integer >= 1"),

@@ -8,7 +8,9 @@ Two attributes drive the resilience layer:
 - ``retryable``: the retry policy may try the call again (429, 5xx, connect failures,
   connect/read timeouts and the agent's own per-attempt timeout).
 - ``trips_breaker``: the failure says the upstream is unhealthy and counts towards the
-  circuit breaker's failure rate (a 400 does not; a 503 does).
+  circuit breaker's failure rate (a 400 does not; a 503 does). One that does not trip it
+  counts as a success only when the upstream answered (a 4xx); a local one that never
+  reached it (no pooled connection) is not counted at all.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ class AgentStateError(AgentError, RuntimeError):
 
 class TaskRejectedError(AgentError):
     """Raised when a task is not admitted: the queue stayed full for the admission timeout,
-    or the agent began stopping while the task waited for room.
+    the agent began stopping while the task waited for room, or the caller of ``submit``
+    was cancelled while it waited (``submit`` then raises ``CancelledError``).
 
     It is the ``error`` of a ``TaskResult`` whose status is ``REJECTED``.
     """

@@ -66,13 +66,19 @@ class LatencyReservoir:
             self._index = (self._index + 1) % self._size
 
     def summary(self) -> LatencyStats:
-        """Percentiles (nearest rank) over the kept samples; O(k log k), off the hot path."""
+        """Percentiles over the kept samples, interpolated linearly between the two closest
+        ranks (``numpy.percentile``'s default, as the harness computes them, so the same
+        samples give the same figures); O(k log k), off the hot path."""
         if not self.count:
             return LatencyStats()
         ordered = sorted(self._ring)
+        last = len(ordered) - 1
 
         def rank(q: float) -> float:
-            return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+            h = last * q
+            lo = math.floor(h)
+            hi = min(lo + 1, last)
+            return ordered[lo] + (h - lo) * (ordered[hi] - ordered[lo])
 
         return LatencyStats(
             count=self.count,

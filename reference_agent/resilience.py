@@ -7,8 +7,8 @@ Why hand-written: tenacity's ``AsyncRetrying`` is sound, but the guarantees here
 custom stop (the deadline must cover the next wait *and* cap the next attempt's timeout,
 and no retry may start once shutdown began) and a custom wait (``Retry-After``), which
 leaves little for the library to do; pybreaker and aiobreaker count consecutive failures
-(not a failure rate over a window) and do not bound half-open admission to exactly K
-concurrent probes.
+(not a failure rate over a window) and do not bound a half-open episode to exactly K
+probes.
 """
 
 from __future__ import annotations
@@ -43,14 +43,16 @@ Sleep = Callable[[float], Awaitable[None]]
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """``attempts`` in total (the first included); waits of ``uniform(0, min(cap, base *
-    2**n))`` (full jitter) or the server's ``Retry-After`` when given; everything within
-    ``deadline`` seconds of the first attempt (None: no deadline)."""
+    2**n))`` (full jitter) or the server's ``Retry-After`` when given, capped at
+    ``retry_after_cap`` (so a huge header cannot stall a call, even with no deadline);
+    everything within ``deadline`` seconds of the first attempt (None: no deadline)."""
 
     attempts: int = 3
     base: float = 0.1
     cap: float = 5.0
     deadline: float | None = 60.0
     attempt_timeout: float | None = None
+    retry_after_cap: float = 60.0
 
     def backoff(self, retry: int, rng: random.Random) -> float:
         """The jittered wait before retry number ``retry`` (1 for the first retry)."""
@@ -85,15 +87,20 @@ async def call_with_retry(
     sleep: Sleep = asyncio.sleep,
     rng: random.Random | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    stop_event: asyncio.Event | None = None,
     on_retry: Callable[[int, BaseException, float], None] | None = None,
 ) -> T:
     """Run ``attempt(timeout)`` until it succeeds, a non-retryable error is raised, the
-    attempts are used up, the deadline would be overshot, or ``should_stop()`` is true.
+    attempts are used up, the deadline would be overshot, or ``should_stop()`` is true
+    (or ``stop_event`` is set).
 
     Guarantees: an attempt's ``timeout`` is at most the time left before the deadline; a
-    wait is only started when it ends before the deadline; the last error is raised as is
-    (with a note saying why it was not retried); ``CancelledError`` and errors without a
-    true ``retryable`` attribute are never retried; all state is local to this call.
+    wait is only started when it ends before the deadline and lasts at most
+    ``policy.retry_after_cap`` (a longer ``Retry-After`` is cut to it); a wait ends early,
+    and the call gives up, as soon as ``stop_event`` is set (shutdown does not sit out a
+    backoff only to give up after it); the last error is raised as is (with a note saying
+    why it was not retried); ``CancelledError`` and errors without a true ``retryable``
+    attribute are never retried; all state is local to this call.
     """
     rng = rng or random.Random()
     start = clock()
@@ -108,17 +115,36 @@ async def call_with_retry(
                 raise
             retry += 1
             delay = _next_delay(exc, policy, retry, rng)
-            reason = _give_up_reason(policy, retry, delay, end, clock(), should_stop)
+            reason = _give_up_reason(policy, retry, delay, end, clock(), should_stop, stop_event)
             if reason:
                 exc.add_note(f"reference_agent: not retried: {reason}")
                 raise
             if on_retry is not None:
                 on_retry(retry, exc, delay)
             last = exc
-        await sleep(delay)
-        if should_stop():
+        await _wait(delay, sleep, stop_event)
+        if should_stop() or (stop_event is not None and stop_event.is_set()):
             last.add_note("reference_agent: not retried: the agent is shutting down")
             raise last
+
+
+async def _wait(delay: float, sleep: Sleep, stop_event: asyncio.Event | None) -> None:
+    """``sleep(delay)``, cut short when ``stop_event`` is set; leaves no task behind."""
+    if stop_event is None:
+        await sleep(delay)
+        return
+    if stop_event.is_set():
+        return
+    sleeper = asyncio.ensure_future(sleep(delay))
+    stopper = asyncio.ensure_future(stop_event.wait())
+    try:
+        await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        stopper.cancel()
+        await asyncio.wait((sleeper, stopper))
+    if not sleeper.cancelled():
+        sleeper.result()  # an error of the sleep itself is raised
 
 
 def _attempt_timeout(per_attempt: float | None, end: float | None, now: float) -> float | None:
@@ -131,7 +157,7 @@ def _attempt_timeout(per_attempt: float | None, end: float | None, now: float) -
 def _next_delay(exc: Exception, policy: RetryPolicy, retry: int, rng: random.Random) -> float:
     retry_after = getattr(exc, "retry_after", None)
     if isinstance(retry_after, int | float) and retry_after >= 0:
-        return float(retry_after)
+        return min(float(retry_after), policy.retry_after_cap)
     return policy.backoff(retry, rng)
 
 
@@ -142,10 +168,11 @@ def _give_up_reason(
     end: float | None,
     now: float,
     should_stop: Callable[[], bool],
+    stop_event: asyncio.Event | None,
 ) -> str | None:
     if retry >= policy.attempts:
         return f"{policy.attempts} attempt(s) used"
-    if should_stop():
+    if should_stop() or (stop_event is not None and stop_event.is_set()):
         return "the agent is shutting down"
     if end is not None and now + delay >= end:
         return f"waiting {delay:.3f}s would overshoot the {policy.deadline}s deadline"
@@ -161,7 +188,8 @@ class BreakerState(enum.Enum):
 
 class Permit:
     """Leave to make one call through the breaker; report its outcome exactly once with
-    ``success()``, ``failure()`` or ``release()`` (neither: e.g. cancelled)."""
+    ``success()`` (the upstream answered), ``failure()`` (it is unhealthy) or ``release()``
+    (neither: the call never reached it, e.g. cancelled or no pooled connection)."""
 
     __slots__ = ("_breaker", "_done", "deadline", "generation", "probe")
 
@@ -193,11 +221,14 @@ class CircuitBreaker:
     """Opens when, over the last ``window`` calls and once ``min_calls`` were seen, the
     failure rate reaches ``failure_rate``; while open every ``acquire()`` fails fast with
     ``CircuitOpenError``; after ``break_duration`` it turns half-open and admits exactly
-    ``half_open_probes`` probe calls, however many callers arrive at once (``acquire`` is
-    synchronous, so admission cannot interleave). All probes succeeding closes it; one
-    failing reopens it. A probe not reported within ``probe_timeout`` counts as failed,
-    so a probe that never returns cannot wedge the breaker. Each transition happens once:
-    outcomes of permits from an earlier state (an older generation) are ignored.
+    ``half_open_probes`` (K) probe calls in total for that half-open episode, however many
+    callers arrive at once or one after another (``acquire`` is synchronous, so admission
+    cannot interleave; a probe that succeeds keeps its slot). All K probes succeeding
+    closes it; one failing reopens it. A probe ``release()``d without an outcome (it never
+    reached the upstream: cancelled, no pooled connection) frees its slot for another
+    caller. A probe not reported within ``probe_timeout`` counts as failed, so a probe that
+    never returns cannot wedge the breaker. Each transition happens once: outcomes of
+    permits from an earlier state (an older generation) are ignored.
     """
 
     def __init__(
@@ -245,7 +276,9 @@ class CircuitBreaker:
         elif any(p.deadline is not None and now >= p.deadline for p in self._probes):
             self._transition(BreakerState.OPEN, now)  # a probe never came back
             return self.acquire()
-        if len(self._probes) >= self.half_open_probes:
+        # Succeeded probes keep their slot: an episode admits K probes in total, not K at
+        # a time (a released probe, which never reached the upstream, frees its slot).
+        if len(self._probes) + self._probe_successes >= self.half_open_probes:
             raise CircuitOpenError(
                 "Circuit breaker is half-open and its probe slots are taken; failing fast."
             )

@@ -48,12 +48,15 @@ def test_opens_on_failure_rate_only_after_min_calls() -> None:
 def test_rate_below_threshold_stays_closed_and_window_slides() -> None:
     clock = FakeClock()
     b = breaker(clock, window=4, min_calls=4)
-    for ok in [True, True, True, False, True, False]:  # window: T F T F -> 50% -> opens
+    states = []
+    for ok in [True, True, True, False, True, False]:
         permit = b.acquire()
         permit.success() if ok else permit.failure()
-        if state_of(b) is BreakerState.OPEN:
-            break
-    assert state_of(b) is BreakerState.OPEN
+        states.append(state_of(b))
+    # 4th call: T T T F (25%) and 5th: T T F T (25%) stay closed; 6th: T F T F (50%) opens.
+    assert states[3] is BreakerState.CLOSED
+    assert states[4] is BreakerState.CLOSED
+    assert states[5] is BreakerState.OPEN
     assert b.transitions == {"closed->open": 1}
 
 
@@ -153,4 +156,51 @@ def test_a_released_probe_frees_its_slot() -> None:
     b.acquire().release()  # e.g. the caller was cancelled
     assert state_of(b) is BreakerState.HALF_OPEN
     b.acquire().success()
+    assert state_of(b) is BreakerState.CLOSED
+
+
+def test_a_half_open_episode_admits_exactly_k_probes_in_total() -> None:
+    clock = FakeClock()
+    b = breaker(clock, half_open_probes=2)
+    trip(b)
+    clock.advance(5.0)
+    first = b.acquire()
+    second = b.acquire()
+    first.success()  # a succeeded probe keeps its slot: no third probe in this episode
+    assert state_of(b) is BreakerState.HALF_OPEN
+    with pytest.raises(CircuitOpenError, match="probe slots are taken"):
+        b.acquire()
+    second.success()
+    assert state_of(b) is BreakerState.CLOSED
+    assert b.transitions["half_open->closed"] == 1
+
+
+def test_sequential_probes_close_after_exactly_k_successes() -> None:
+    clock = FakeClock()
+    b = breaker(clock, half_open_probes=2)
+    trip(b)
+    clock.advance(5.0)
+    b.acquire().success()
+    second = b.acquire()  # one success and one probe in flight: both slots are used
+    assert second.probe
+    with pytest.raises(CircuitOpenError, match="probe slots are taken"):
+        b.acquire()
+    second.success()
+    assert state_of(b) is BreakerState.CLOSED
+    assert not b.acquire().probe
+    assert b.transitions == {"closed->open": 1, "open->half_open": 1, "half_open->closed": 1}
+
+
+def test_a_released_probe_frees_its_slot_but_a_succeeded_one_does_not() -> None:
+    clock = FakeClock()
+    b = breaker(clock, half_open_probes=2)
+    trip(b)
+    clock.advance(5.0)
+    done = b.acquire()
+    done.success()
+    b.acquire().release()  # never reached the upstream: its slot is free again
+    last = b.acquire()
+    with pytest.raises(CircuitOpenError, match="probe slots are taken"):
+        b.acquire()
+    last.success()
     assert state_of(b) is BreakerState.CLOSED

@@ -32,6 +32,8 @@ def test_public_names_are_sorted_and_exported() -> None:
         ("transport", object(), "an httpx.AsyncBaseTransport or None"),
         ("retry_attempts", 0, "an integer >= 1"),
         ("retry_deadline", float("nan"), "seconds > 0 or None"),
+        ("retry_after_cap", -1.0, "seconds >= 0"),
+        ("retry_after_cap", None, "seconds >= 0"),
         ("breaker_failure_rate", 1.5, "a fraction in (0, 1]"),
         ("breaker_half_open_probes", 0, "an integer >= 1"),
         ("cache_ttl", 0, "seconds > 0"),

@@ -223,6 +223,88 @@ async def test_breaker_opens_and_fails_fast_then_health_says_so() -> None:
     assert agent.breaker.state.value == "closed"
 
 
+def _pool_timeout(request: httpx.Request) -> httpx.Response:
+    raise httpx.PoolTimeout("no connection free", request=request)
+
+
+def breaker_state(agent: ImprovedAgent) -> str:
+    """The breaker's state name, read through a call (so type checkers do not narrow it)."""
+    assert agent.breaker is not None
+    return agent.breaker.state.value
+
+
+@pytest.mark.asyncio
+async def test_a_half_open_probe_that_never_reached_the_upstream_cannot_close_the_breaker() -> None:
+    handler = Recorder(lambda request: reply(status=500))
+    clock = FakeClock()
+    overrides = {"retry_attempts": 1, "breaker_min_calls": 4, "breaker_window": 4, "concurrency": 1}
+    async with agent_for(handler, clock, **overrides) as agent:
+        for i in range(4):
+            await agent.run(f"p{i}")
+        assert breaker_state(agent) == "open"
+        clock.advance(10.0)
+        handler.respond = _pool_timeout
+        local = await agent.run("p-pool")  # the probe waited for a pooled connection
+        assert isinstance(local.error, LLMTimeoutError)
+        assert breaker_state(agent) == "half_open"  # neither closed nor reopened by it
+        handler.respond = lambda request: reply(status=400)
+        answered = await agent.run("p-400")  # the upstream answered: it is alive
+        assert isinstance(answered.error, LLMStatusError)
+        assert breaker_state(agent) == "closed"
+        assert agent.statistics().breaker_transitions == {
+            "closed->open": 1,
+            "open->half_open": 1,
+            "half_open->closed": 1,
+        }
+
+
+@pytest.mark.asyncio
+async def test_local_failures_do_not_count_in_the_breaker_window() -> None:
+    handler = Recorder(lambda request: reply(status=500))
+    overrides = {"retry_attempts": 1, "breaker_min_calls": 4, "breaker_window": 4, "concurrency": 1}
+    async with agent_for(handler, FakeClock(), **overrides) as agent:
+        for i in range(3):
+            await agent.run(f"fail{i}")
+        handler.respond = _pool_timeout
+        for i in range(3):  # would dilute the failure rate if counted as successes
+            await agent.run(f"pool{i}")
+        handler.respond = lambda request: reply(status=500)
+        await agent.run("fail-last")
+        assert breaker_state(agent) == "open"  # 4 failures of 4 counted calls
+
+
+@pytest.mark.asyncio
+async def test_stop_cuts_a_backoff_wait_short() -> None:
+    handler = Recorder(lambda request: reply(status=503, **{"Retry-After": "30"}))
+    clock = FakeClock()
+    waiting = asyncio.Event()
+
+    async def endless_sleep(delay: float) -> None:
+        clock.sleeps.append(delay)
+        waiting.set()
+        await asyncio.Event().wait()  # a wait that would never end by itself
+
+    agent = ImprovedAgent(
+        transport=handler.transport(),
+        base_url=BASE_URL,
+        clock=clock,
+        sleep=endless_sleep,
+        retry_attempts=5,
+        resource_sample_interval=None,
+    )
+    await agent.start()
+    handle = await agent.submit("x")
+    await waiting.wait()
+    async with asyncio.timeout(30):  # a hang guard only: the stop itself takes no time
+        await agent.stop(drain=True)
+    result = await handle
+    assert result.status is TaskStatus.FAILED
+    assert result.error is not None
+    assert "the agent is shutting down" in result.error.__notes__[-1]
+    assert clock.sleeps == [30.0]
+    assert len(handler.requests) == 1
+
+
 @pytest.mark.asyncio
 async def test_identical_concurrent_tasks_share_one_upstream_call() -> None:
     release = asyncio.Event()

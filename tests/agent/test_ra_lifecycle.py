@@ -73,6 +73,53 @@ async def test_stop_twice_and_concurrently_is_safe() -> None:
     assert agent.state is AgentState.STOPPED
 
 
+def state_of(agent: BaseAgent) -> AgentState:
+    """The state, read through a call (so type checkers do not narrow it)."""
+    return agent.state
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_stop_caller_does_not_abort_the_shutdown() -> None:
+    class Closing(GatedAgent):
+        closed = 0
+
+        async def on_stop(self) -> None:
+            self.closed += 1
+
+    agent = Closing(concurrency=1)
+    await agent.start()
+    handle = await agent.submit("x")
+    await asyncio.sleep(0)  # the worker holds "x"
+    first = asyncio.ensure_future(agent.stop())
+    await asyncio.sleep(0)  # the shutdown began and waits for the drain
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert state_of(agent) is AgentState.STOPPING  # the shutdown goes on
+    assert agent.in_flight == 1
+    later = asyncio.ensure_future(agent.stop())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not later.done()  # it waits for the same shutdown, it does not return at once
+    agent.gate.set()
+    await later
+    assert state_of(agent) is AgentState.STOPPED
+    assert agent.closed == 1  # on_stop ran, once
+    assert (await handle).ok  # drained, not cancelled
+    await agent.stop()
+    assert agent.closed == 1
+
+
+@pytest.mark.asyncio
+async def test_stop_of_an_agent_never_started_is_final() -> None:
+    agent = GatedAgent()
+    await agent.stop()
+    await agent.stop()
+    assert state_of(agent) is AgentState.STOPPED
+    with pytest.raises(AgentStateError, match="does not restart"):
+        await agent.start()
+
+
 @pytest.mark.asyncio
 async def test_timeout_cancels_the_work_and_leaves_no_task_behind() -> None:
     before = asyncio.all_tasks()

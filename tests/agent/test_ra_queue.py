@@ -107,3 +107,29 @@ async def test_admission_waiters_are_rejected_when_stop_begins() -> None:
     result = await (await waiter)
     assert result.status is TaskStatus.REJECTED
     assert "began stopping" in str(result.error)
+
+
+@pytest.mark.asyncio
+async def test_a_caller_cancelled_while_waiting_for_room_leaves_counts_reconciled() -> None:
+    agent = GatedAgent(concurrency=1, max_pending=1, admission_timeout=None)
+    await agent.start()
+    running = await agent.submit("running")
+    await asyncio.sleep(0)
+    queued = await agent.submit("queued")
+    waiter = asyncio.ensure_future(agent.submit("waiting"))
+    await asyncio.sleep(0)
+    assert not waiter.done()  # waiting for room
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    stats = agent.statistics()
+    assert (stats.submitted, stats.accepted, stats.rejected) == (3, 2, 1)
+    agent.gate.set()
+    await agent.stop()
+    assert (await running).ok
+    assert (await queued).ok
+    stats = agent.statistics()
+    assert stats.submitted == stats.accepted + stats.rejected
+    assert stats.accepted == stats.completed + stats.failed + stats.cancelled + stats.timed_out
+    assert (stats.completed, stats.queue_depth, stats.in_flight) == (2, 0, 0)
+    assert agent.order == ["running", "queued"]  # the cancelled submission never ran

@@ -47,18 +47,39 @@ def server_error(retry_after: float | None = None) -> LLMServerError:
     return LLMServerError("503", status_code=503, retry_after=retry_after)
 
 
-@pytest.mark.asyncio
-async def test_delays_are_capped_exponential_with_full_jitter() -> None:
+async def _delays(seed: int, failures: int = 7) -> list[float]:
     clock = FakeClock()
-    upstream = Upstream(clock, [server_error() for _ in range(5)])
-    policy = RetryPolicy(attempts=6, base=0.1, cap=0.5, deadline=None)
-    rng = random.Random(7)
+    upstream = Upstream(clock, [server_error() for _ in range(failures)])
+    policy = RetryPolicy(attempts=failures + 1, base=0.1, cap=0.5, deadline=None)
+    rng = random.Random(seed)
     result = await call_with_retry(upstream, policy, clock=clock, sleep=clock.sleep, rng=rng)
     assert result == "ok"
-    expected_rng = random.Random(7)
-    expected = [expected_rng.uniform(0, min(0.5, 0.1 * 2**n)) for n in range(5)]
-    assert clock.sleeps == pytest.approx(expected)
-    assert all(0 <= d <= 0.5 for d in clock.sleeps)
+    return clock.sleeps
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("seed", range(20))
+async def test_delays_are_capped_exponential_with_full_jitter(seed: int) -> None:
+    delays = await _delays(seed)
+    assert len(delays) == 7
+    for k, delay in enumerate(delays):  # retry k+1 waits uniform(0, min(cap, base * 2**k))
+        assert 0 <= delay <= min(0.5, 0.1 * 2**k)
+    assert len(set(delays)) > 1  # jittered, not one fixed delay
+
+
+@pytest.mark.asyncio
+async def test_the_jitter_range_grows_up_to_the_cap() -> None:
+    runs = [await _delays(seed) for seed in range(20)]
+    # The first wait is drawn from [0, 0.1]; once base * 2**k reaches the cap (from the
+    # 4th wait on) they spread over [0, 0.5]: some of those 80 seeded draws pass 0.4.
+    assert max(run[0] for run in runs) <= 0.1
+    assert max(delay for run in runs for delay in run[3:]) > 0.4
+
+
+@pytest.mark.asyncio
+async def test_jitter_is_reproducible_with_a_seed() -> None:
+    assert await _delays(11) == await _delays(11)
+    assert await _delays(11) != await _delays(12)
 
 
 @pytest.mark.asyncio
@@ -83,6 +104,67 @@ async def test_retry_after_beyond_the_deadline_is_not_waited_for() -> None:
         await call_with_retry(upstream, policy, clock=clock, sleep=clock.sleep)
     assert clock.sleeps == []
     assert any("overshoot the 10.0s deadline" in note for note in info.value.__notes__)
+
+
+@pytest.mark.asyncio
+async def test_retry_after_is_capped_when_there_is_no_deadline() -> None:
+    clock = FakeClock()
+    huge: list[BaseException] = [server_error(retry_after=3600.0) for _ in range(2)]
+    default = RetryPolicy(attempts=3, deadline=None)
+    assert default.retry_after_cap == 60.0
+    assert await call_with_retry(Upstream(clock, huge), default, sleep=clock.sleep) == "ok"
+    assert clock.sleeps == [60.0, 60.0]
+    clock.sleeps.clear()
+    policy = RetryPolicy(attempts=2, deadline=None, retry_after_cap=2.5)
+    upstream = Upstream(clock, [server_error(retry_after=1.0e9)])
+    assert await call_with_retry(upstream, policy, clock=clock, sleep=clock.sleep) == "ok"
+    assert clock.sleeps == [2.5]
+
+
+@pytest.mark.asyncio
+async def test_a_stop_event_cuts_the_backoff_wait_short_and_gives_up() -> None:
+    clock = FakeClock()
+    upstream = Upstream(clock, [server_error(retry_after=30.0) for _ in range(3)])
+    stop = asyncio.Event()
+    waiting = asyncio.Event()
+
+    async def endless_sleep(delay: float) -> None:
+        clock.sleeps.append(delay)
+        waiting.set()
+        await asyncio.Event().wait()  # never ends by itself
+
+    before = asyncio.all_tasks()
+    call = asyncio.ensure_future(
+        call_with_retry(
+            upstream,
+            RetryPolicy(attempts=5, deadline=None),
+            clock=clock,
+            sleep=endless_sleep,
+            stop_event=stop,
+        )
+    )
+    await waiting.wait()
+    assert not call.done()
+    stop.set()
+    with pytest.raises(LLMServerError) as info:
+        await call
+    assert clock.sleeps == [30.0]
+    assert len(upstream.timeouts) == 1  # no retry after the stop
+    assert "the agent is shutting down" in info.value.__notes__[-1]
+    assert asyncio.all_tasks() - before == set()  # the sleep and the event wait are gone
+
+
+@pytest.mark.asyncio
+async def test_an_unset_stop_event_lets_the_wait_run_its_course() -> None:
+    clock = FakeClock()
+    upstream = Upstream(clock, [server_error(retry_after=1.5)])
+    stop = asyncio.Event()
+    policy = RetryPolicy(attempts=2, deadline=None)
+    result = await call_with_retry(
+        upstream, policy, clock=clock, sleep=clock.sleep, stop_event=stop
+    )
+    assert result == "ok"
+    assert clock.sleeps == [1.5]
 
 
 @settings(max_examples=150, deadline=None)
