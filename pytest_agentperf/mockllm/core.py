@@ -6,7 +6,8 @@ status, headers, body or stream segments, and *when* each is due as an offset fr
 request's arrival. The front ends (respx, the httpx and httpx2 transports, the socket
 server) only execute plans: they sleep until ``arrival + offset`` (deadlines, so timer
 overshoot never accumulates across chunks), raise their own client's exceptions for
-faults, and call ``finish()`` when the response is over.
+faults, and call ``finish()`` when the response is over -- sent, failed, or abandoned by
+its client. ``finish()`` is the one place injected latency is counted.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class Plan:
     Plain answers send ``headers`` and ``body`` at ``delay``. Streams send the headers at
     once and ``segments[i]`` at ``offsets[i]``. ``fault`` (``"timeout"``,
     ``"connection_error"``, ``"disconnect"``) happens at ``fault_at``, after the segments.
+    ``end`` is when the whole plan is over.
     """
 
     status: int
@@ -75,6 +77,14 @@ class Plan:
     def __post_init__(self) -> None:
         if self.fault is not None and not self.fault_at:
             self.fault_at = self.offsets[-1] if self.offsets else self.delay
+
+    @property
+    def end(self) -> float:
+        """Seconds from arrival to the plan's last act: its fault, last segment or answer."""
+        if self.fault is not None:
+            return self.fault_at
+        offsets = self.offsets
+        return offsets[-1] if offsets else self.delay
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +131,17 @@ class MockCore:
             counters.by_status[plan.status] = counters.by_status.get(plan.status, 0) + 1
         return plan
 
-    def finish(self) -> None:
-        """The response is over (sent, failed or abandoned)."""
-        self.counters.in_flight -= 1
+    def finish(self, plan: Plan, elapsed: float) -> None:
+        """``plan``'s response is over (sent, failed or abandoned), ``elapsed`` s after arrival.
+
+        The one place injected latency is counted: the final plan's ``end``, or less when
+        the client gave up first (a cancelled call, a stream closed early, a client timing
+        out over a real socket) -- the time the response was actually held.
+        """
+        counters = self.counters
+        counters.in_flight -= 1
+        end = plan.end
+        counters.injected += end if elapsed >= end else elapsed
 
     def connection_opened(self) -> None:
         """Server mode: a client opened a connection."""
@@ -215,8 +233,7 @@ class MockCore:
             delay = settings.latency.sample(self._rng, n_out)
         elif settings.ttft is not None or settings.itl is not None:
             delay = self._first(n_in) + sum(self._gaps(n_out - 1))
-        self.counters.injected += delay
-        return Plan(200, JSON_HEADERS, content, delay)
+        return Plan(200, _sized(JSON_HEADERS, content), content, delay)
 
     def _first(self, n_in: int) -> float:
         model = self.settings.ttft or self.settings.latency
@@ -244,7 +261,6 @@ class MockCore:
             for gap in self._gaps(len(tokens) - 1):
                 at += gap
                 offsets.append(at)
-        self.counters.injected += offsets[-1]
         return Plan(200, SSE_HEADERS, segments=segments, offsets=offsets)
 
     def _emulate_timeout(self, plan: Plan, read_timeout: float | None) -> Plan:
@@ -254,16 +270,15 @@ class MockCore:
         if plan.offsets is None:
             if plan.delay <= read_timeout:
                 return plan
-            return self._timed_out(plan, plan.delay, read_timeout, None)
+            return self._timed_out(plan, read_timeout, None)
         previous = 0.0
         for index, offset in enumerate(plan.offsets):
             if offset - previous > read_timeout:
-                return self._timed_out(plan, plan.offsets[-1], previous + read_timeout, index)
+                return self._timed_out(plan, previous + read_timeout, index)
             previous = offset
         return plan
 
-    def _timed_out(self, plan: Plan, planned: float, at: float, cut: int | None) -> Plan:
-        self.counters.injected += at - planned
+    def _timed_out(self, plan: Plan, at: float, cut: int | None) -> Plan:
         _count(self.counters.faults, CLIENT_TIMEOUT)
         if cut is None:
             return Plan(0, fault=TIMEOUT, fault_at=at)
@@ -290,7 +305,6 @@ class MockCore:
         if fault == CONNECTION_ERROR:
             return Plan(0, fault=CONNECTION_ERROR)
         at = request.read_timeout if request.read_timeout is not None else float(faults.hang)
-        self.counters.injected += at
         return Plan(0, fault=TIMEOUT, fault_at=at)
 
 
@@ -307,7 +321,13 @@ def _error(provider: str, status: int, message: str, faults: Faults | None = Non
             ("retry-after", f"{seconds:g}"),
             ("retry-after-ms", f"{seconds * 1000:g}"),
         )
-    return Plan(status, headers, wire.error_body(provider, status, message))
+    body = wire.error_body(provider, status, message)
+    return Plan(status, _sized(headers, body), body)
+
+
+def _sized(headers: Sequence[tuple[str, str]], body: bytes) -> tuple[tuple[str, str], ...]:
+    """``headers`` and the body's content-length: the one place plain answers get it."""
+    return (*headers, ("content-length", str(len(body))))
 
 
 def _corrupt(plan: Plan, fault: str, provider: str) -> Plan:
@@ -315,9 +335,9 @@ def _corrupt(plan: Plan, fault: str, provider: str) -> Plan:
     if plan.segments is None or plan.offsets is None:
         half = plan.body[: len(plan.body) // 2]
         if fault == MALFORMED:
-            return Plan(plan.status, plan.headers, half, plan.delay)
-        headers = (*plan.headers, ("content-length", str(len(plan.body))))
-        return Plan(plan.status, headers, b"", plan.delay, [half], [plan.delay], DISCONNECT)
+            return Plan(plan.status, _sized(JSON_HEADERS, half), half, plan.delay)
+        # the full body's content-length, then half of it: the client sees the cut
+        return Plan(plan.status, plan.headers, b"", plan.delay, [half], [plan.delay], DISCONNECT)
     segments, offsets = list(plan.segments), list(plan.offsets)
     middle = len(segments) // 2
     if fault == MALFORMED:

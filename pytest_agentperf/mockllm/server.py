@@ -5,21 +5,21 @@ h11 gets HTTP/1.1 framing right -- keep-alive cycles, ``Connection: close``, chu
 and response bodies, pipelining errors -- without hand-written parsing, for a few
 microseconds per request. Streams are sent with chunked transfer-encoding. Faults are real:
 connection errors and disconnects abort the socket, timeouts hold the response until the
-client gives up (its own timeout) or ``Faults.hang`` passes.
+client gives up (its own timeout) or ``Faults.hang`` passes. Every wait watches the socket,
+so a client that goes away mid-answer ends it at once, as over the transports.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import h11
 
 from pytest_agentperf.mockllm.core import Incoming, MockCore, Plan
 from pytest_agentperf.mockllm.faults import CONNECTION_ERROR
-from pytest_agentperf.mockllm.transports import sleep_until
 
 __all__ = ["MockServer", "check_loopback"]
 
@@ -101,14 +101,63 @@ class MockServer:
         loop = asyncio.get_running_loop()
         arrival = loop.time()
         target = request.target.decode("latin-1").split("?", 1)[0]
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers}
+        headers = _Headers(request.headers)
         incoming = Incoming(request.method.decode("ascii"), target, body, headers, None)
         plan = self._core.plan(incoming, arrival)
         try:
             kept = await _send(conn, reader, writer, plan, arrival, loop)
         finally:
-            self._core.finish()
+            self._core.finish(plan, loop.time() - arrival)
         return kept and conn.our_state is h11.DONE and conn.their_state is h11.DONE
+
+
+class _Headers(Mapping[str, str]):
+    """h11's header pairs as a ``str`` mapping, decoded only if the core looks (a 404)."""
+
+    __slots__ = ("_decoded", "_raw")
+
+    def __init__(self, raw: Sequence[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+        self._decoded: dict[str, str] | None = None
+
+    def _dict(self) -> dict[str, str]:
+        if self._decoded is None:
+            self._decoded = {k.decode("latin-1"): v.decode("latin-1") for k, v in self._raw}
+        return self._decoded
+
+    def __getitem__(self, key: str) -> str:
+        return self._dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict())
+
+    def __len__(self) -> int:
+        return len(self._dict())
+
+
+async def _hold(
+    conn: h11.Connection,
+    reader: asyncio.StreamReader,
+    deadline: float,
+    loop: asyncio.AbstractEventLoop,
+) -> bool:
+    """Wait until the loop's clock reads ``deadline``; False as soon as the client is gone.
+
+    Reads the socket meanwhile, so a client that closes its end (a cancelled call, a stream
+    closed early, its own timeout) is seen at once; bytes it sends (a pipelined request)
+    go to ``conn`` for the next cycle. Per wait: one timer and one pending read, cancelled
+    at the deadline (a due deadline costs nothing).
+    """
+    while loop.time() < deadline:
+        try:
+            async with asyncio.timeout_at(deadline):
+                data = await reader.read(_READ)
+        except TimeoutError:
+            continue  # the clock may be a hair short of the deadline: check again
+        if not data:
+            return False
+        conn.receive_data(data)
+    return not reader.at_eof()
 
 
 async def _read_request(
@@ -143,14 +192,13 @@ async def _send(
     if plan.fault == CONNECTION_ERROR:
         return False
     if plan.status == 0:  # a timeout fault: hold until the client gives up or hang passes
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(reader.read(_READ), arrival + plan.fault_at - loop.time())
+        await _hold(conn, reader, arrival + plan.fault_at, loop)
         return False
     if plan.segments is None or plan.offsets is None:
-        await sleep_until(arrival + plan.delay, loop)
-        headers = [*plan.headers, ("content-length", str(len(plan.body)))]
+        if plan.delay > 0 and not await _hold(conn, reader, arrival + plan.delay, loop):
+            return False
         writer.write(
-            conn.send(h11.Response(status_code=plan.status, headers=headers))
+            conn.send(h11.Response(status_code=plan.status, headers=list(plan.headers)))
             + conn.send(h11.Data(data=plan.body))
             + conn.send(h11.EndOfMessage())
         )
@@ -158,13 +206,12 @@ async def _send(
         return True
     writer.write(conn.send(h11.Response(status_code=plan.status, headers=list(plan.headers))))
     for segment, offset in zip(plan.segments, plan.offsets, strict=True):
-        await sleep_until(arrival + offset, loop)
-        if writer.transport.is_closing():
+        if not await _hold(conn, reader, arrival + offset, loop) or writer.transport.is_closing():
             return False
         writer.write(conn.send(h11.Data(data=segment)))
         await writer.drain()
     if plan.fault is not None:  # disconnect, or the stream stalls past the client's timeout
-        await sleep_until(arrival + plan.fault_at, loop)
+        await _hold(conn, reader, arrival + plan.fault_at, loop)
         return False
     writer.write(conn.send(h11.EndOfMessage()))
     await writer.drain()

@@ -12,8 +12,10 @@ class MockStats:
     """A snapshot of what the mock has served.
 
     ``by_status`` counts responses that had a status (emulated timeouts and connection
-    errors have none; they are in ``faults``). ``injected_latency_total`` sums the delays the
-    mock injected (TTFT and inter-token gaps for streams). ``faults`` counts injected faults
+    errors have none; they are in ``faults``). ``injected_latency_total`` sums the time the
+    mock held its responses: each call's planned delay (TTFT and inter-token gaps for
+    streams; up to the fault for faults), or less when the client gave up first. A call
+    counts when its response ends. ``faults`` counts injected faults
     by kind (``rate_limit``, ``server_error``, ``timeout``, ``disconnect``, ``malformed``,
     ``connection_error``, ``outage``) and ``client_timeout`` for emulated client timeouts.
     """

@@ -51,9 +51,12 @@ class Flavour:
 
 
 async def sleep_until(deadline: float, loop: asyncio.AbstractEventLoop) -> None:
-    """Sleep until the loop's clock reads ``deadline`` (no-op when already past)."""
-    delay = deadline - loop.time()
-    if delay > 0:
+    """Sleep until the loop's clock reads ``deadline`` (no-op when already past).
+
+    On return the clock has reached ``deadline`` (the loop may wake a timer up to its
+    clock resolution early), so a plan that ran to its end counts exactly its end.
+    """
+    while (delay := deadline - loop.time()) > 0:  # noqa: ASYNC110 - a deadline, not a poll
         await asyncio.sleep(delay)
 
 
@@ -61,22 +64,27 @@ class PlanStreamMixin:
     """A response body that sends a plan's segments on their deadlines, then its fault."""
 
     def __init__(
-        self, front: HttpxFront, plan: Plan, arrival: float, request: Any, sync: bool = False
+        self,
+        front: HttpxFront,
+        plan: Plan,
+        arrival: float,
+        loop: asyncio.AbstractEventLoop,
+        request: Any,
     ) -> None:
         self._front = front
         self._plan = plan
         self._arrival = arrival
+        self._loop = loop
         self._request = request
         self._open = True
 
     def _close(self) -> None:
         if self._open:
             self._open = False
-            self._front.core.finish()
+            self._front.core.finish(self._plan, self._loop.time() - self._arrival)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        plan, arrival = self._plan, self._arrival
-        loop = asyncio.get_running_loop()
+        plan, arrival, loop = self._plan, self._arrival, self._loop
         assert plan.segments is not None
         assert plan.offsets is not None
         try:
@@ -132,7 +140,7 @@ class HttpxFront:
         body = await request.aread()
         plan = self.core.plan(self._incoming(request, body), arrival)
         if plan.segments is not None:
-            stream = self.flavour.stream(self, plan, arrival, request)
+            stream = self.flavour.stream(self, plan, arrival, loop, request)
             return self.flavour.response(plan.status, headers=plan.headers, stream=stream)
         try:
             if plan.fault is not None:
@@ -142,31 +150,27 @@ class HttpxFront:
                 await sleep_until(arrival + plan.delay, loop)
             return self._complete(plan, plan.body)
         finally:
-            self.core.finish()
+            self.core.finish(plan, loop.time() - arrival)
 
     def _complete(self, plan: Plan, body: bytes) -> Any:
-        # stream= with an explicit content-length: cheaper than content=, which re-encodes
-        headers = [*plan.headers, ("content-length", str(len(body)))]
+        # stream= rather than content=, which re-encodes; plain plans carry content-length
         flavour = self.flavour
-        return flavour.response(plan.status, headers=headers, stream=flavour.bytestream(body))
+        return flavour.response(plan.status, headers=plan.headers, stream=flavour.bytestream(body))
 
     def respond_sync(self, request: Any) -> Any:
         """The same for a blocking client: sleeps the thread, returns the body at once."""
         arrival = time.monotonic()
         plan = self.core.plan(self._incoming(request, request.read()), arrival)
         try:
-            body = plan.body
-            if plan.segments is not None and plan.offsets is not None:
-                body = b"".join(plan.segments)
-                plan.delay = plan.offsets[-1] if plan.offsets else 0.0
-            if plan.fault is not None:
-                plan.delay = plan.fault_at
-            time.sleep(max(0.0, arrival + plan.delay - time.monotonic()))
+            body = plan.body if plan.segments is None else b"".join(plan.segments)
+            deadline = arrival + plan.end
+            while (delay := deadline - time.monotonic()) > 0:
+                time.sleep(delay)
             if plan.fault is not None:
                 raise self.flavour.error(plan.fault, request)
             return self._complete(plan, body)
         finally:
-            self.core.finish()
+            self.core.finish(plan, time.monotonic() - arrival)
 
 
 class MockTransport(httpx.AsyncBaseTransport):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
 import pytest
 
-from pytest_agentperf.mockllm import MockLLM, Reply, Script, ToolCall
+from pytest_agentperf.mockllm import Faults, MockLLM, Reply, Script, ToolCall
 
 from .clients import CHAT, MESSAGES
 
@@ -151,3 +152,44 @@ async def test_other_hosts_pass_through_while_patching(mock: MockLLM) -> None:
         response = await client.post(f"{url}/chat/completions", json=CHAT)
     assert response.json()["usage"]["completion_tokens"] == 3
     assert mock.stats().calls == 0
+
+
+PLAIN_REQUESTS = [("/chat/completions", CHAT), ("/chat/completions", CHAT), ("/nope", CHAT)]
+
+
+def sync_responses(mock: MockLLM) -> list[httpx.Response]:
+    mock.start()
+    try:
+        with httpx.Client(base_url=mock.base_url) as client:
+            return [client.post(path, json=body) for path, body in PLAIN_REQUESTS]
+    finally:
+        mock.stop()
+
+
+async def plain_responses(mock: MockLLM, mode: str) -> list[httpx.Response]:
+    """A 200, a malformed (cut) 200 and a 404, through one way in."""
+    mock.configure(faults=Faults(malformed=[1]))
+    requests = PLAIN_REQUESTS
+    if mode == "sync":
+        return await asyncio.to_thread(sync_responses, mock)
+    if mode == "server":
+        async with mock.serve() as url, httpx.AsyncClient(base_url=url) as client:
+            return [await client.post(path, json=body) for path, body in requests]
+    transport = mock.httpx_transport() if mode == "transport" else None
+    if mode == "respx":
+        mock.start()
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=mock.base_url) as client:
+            return [await client.post(path, json=body) for path, body in requests]
+    finally:
+        mock.stop()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("mode", ["transport", "respx", "sync", "server"])
+async def test_plain_answers_carry_exactly_one_content_length(mock: MockLLM, mode: str) -> None:
+    responses = await plain_responses(mock, mode)
+    assert [r.status_code for r in responses] == [200, 200, 404]
+    for response in responses:
+        assert response.headers.get_list("content-length") == [str(len(response.content))]
+    assert len(responses[1].content) < len(responses[0].content)  # the malformed one

@@ -79,3 +79,28 @@ async def test_stop_closes_open_servers(mock: MockLLM) -> None:
         async with httpx.AsyncClient(base_url=url) as client:
             with pytest.raises(httpx.ConnectError):
                 await client.post("/chat/completions", json=CHAT)
+
+
+@pytest.mark.asyncio
+async def test_request_headers_are_decoded_only_for_a_404(
+    mock: MockLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_agentperf.mockllm import server
+
+    decoded: list[dict[str, str]] = []
+    real = server._Headers._dict
+
+    def counting(self: server._Headers) -> dict[str, str]:
+        decoded.append(real(self))
+        return decoded[-1]
+
+    monkeypatch.setattr(server._Headers, "_dict", counting)
+    async with mock.serve() as url, httpx.AsyncClient(base_url=url) as client:
+        assert (await client.post("/chat/completions", json=CHAT)).status_code == 200
+        assert decoded == []  # the hot path never builds the dict
+        headers = {"anthropic-version": "2023-06-01"}
+        response = await client.post("/nope", json=MESSAGES, headers=headers)
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "not_found_error"  # the header was seen
+    assert decoded
+    assert decoded[0]["anthropic-version"] == "2023-06-01"
