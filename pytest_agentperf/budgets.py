@@ -5,7 +5,8 @@ A *budget* is one limit on one metric (``p95 <= 150ms``). Budgets come from mark
 (``--agentperf-budget p95=150ms``) and from ``[tool.agentperf.budgets]`` in pyproject.toml;
 :func:`resolve` applies the precedence marker > CLI > ini/pyproject per metric.
 
-Everything here is pure: parse values, evaluate results, render the failure table.
+Everything here is pure: parse values, evaluate results, render the failure text (the
+table, plus the fit and diagnosis of a failed memory budget).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = [
     "budget",
     "evaluate",
     "judge",
+    "memory_details",
     "parse_budget",
     "render_checks",
     "resolve",
@@ -315,7 +317,26 @@ def judge(
     checks = tuple(evaluate(budgets, selected))
     if all(c.ok for c in checks):
         return Verdict("passed", checks)
-    return Verdict("budget-failed", checks, render_checks(checks))
+    text = "\n\n".join([render_checks(checks), *memory_details(budgets, selected)])
+    return Verdict("budget-failed", checks, text)
+
+
+def memory_details(budgets: Sequence[Budget], results: Sequence[PerfResult]) -> list[str]:
+    """The ``MemoryReport.describe()`` of every result whose memory budget failed.
+
+    That is the fit (bytes per task), the leak verdict and the tracemalloc diagnosis; each is
+    headed by the result's name when several results were checked.
+    """
+    memory_budgets = [b for b in budgets if b.metric in MEMORY_METRICS]
+    details: list[str] = []
+    for result in results:
+        if result.memory is None:
+            continue
+        checks = (check(b, result) for b in memory_budgets)
+        if any(c is not None and not c.ok for c in checks):
+            text = result.memory.describe()
+            details.append(f"memory of {result.name!r}:\n{text}" if len(results) > 1 else text)
+    return details
 
 
 # -- rendering ----------------------------------------------------------------------------

@@ -24,10 +24,10 @@ from pytest_agentperf.report import (
     Records,
     TestRecord,
     compare_test,
+    environment,
     junit_properties,
     load_baseline,
 )
-from pytest_agentperf.report.environment import collect_environment, usable_cpus
 from pytest_agentperf.report.json import write_outputs
 from pytest_agentperf.report.terminal import (
     contention_warning,
@@ -61,9 +61,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     settings = load_settings(config)
     config.stash[SETTINGS_KEY] = settings
+    session = AgentPerfSession(config, settings)
+    session.load_baseline()  # a missing baseline is a usage error before any test runs
     if not config.pluginmanager.has_plugin(FIXTURES_NAME):
         config.pluginmanager.register(fixtures, FIXTURES_NAME)
-    config.pluginmanager.register(AgentPerfSession(config, settings), SESSION_NAME)
+    config.pluginmanager.register(session, SESSION_NAME)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -130,7 +132,7 @@ class AgentPerfSession:
             return []
         s = self.settings
         lines = [f"agentperf: scale={s.scale:g}, seed={s.seed}"]
-        warning = contention_warning(_xdist_workers(self.config), usable_cpus())
+        warning = contention_warning(_xdist_workers(self.config), environment.usable_cpus())
         return lines + ([f"agentperf: WARNING: {warning}"] if warning else [])
 
     # -- per test ------------------------------------------------------------------------
@@ -190,6 +192,19 @@ class AgentPerfSession:
         message = text.splitlines()[0] if text else ""
         return TestRecord(outcome=outcome, comparison=comparison, message=message, **base), text
 
+    def load_baseline(self) -> None:
+        """Load the ``--agentperf-compare`` baseline; ``pytest.UsageError`` when it is missing.
+
+        Done at configure time, so that a mistyped name stops the run before any workload
+        runs (and in the xdist controller, before a worker would crash on it).
+        """
+        if not (self.settings.enabled and self.settings.compare is not None):
+            return
+        try:
+            self._baseline = load_baseline(self.config.rootpath, self.settings.compare)
+        except AgentPerfError as exc:
+            raise pytest.UsageError(str(exc)) from exc
+
     def _compare(
         self, nodeid: str, results: tuple[PerfResult, ...]
     ) -> tuple[dict[str, Any] | None, str]:
@@ -228,9 +243,9 @@ class AgentPerfSession:
         wanted = self.settings.enabled and (self.settings.json_path or self.settings.html_path)
         if self.is_worker or not (len(self.records) or wanted):
             return
-        environment = collect_environment(self.config.rootpath)
+        where = environment.collect_environment(self.config.rootpath)
         written, problems = write_outputs(
-            self.records.ordered(), environment, self.settings, self.config.rootpath
+            self.records.ordered(), where, self.settings, self.config.rootpath
         )
         self.written += written
         self.problems += problems
@@ -252,7 +267,7 @@ class AgentPerfSession:
             tr.write_line(figures)
         if self.config.get_verbosity() >= 0:
             tr.write_line(render_recommendations(self._recommendations(records)))
-        warning = contention_warning(_xdist_workers(self.config), usable_cpus())
+        warning = contention_warning(_xdist_workers(self.config), environment.usable_cpus())
         if warning and len(self.records):
             tr.write_line(f"WARNING: {warning}", yellow=True, bold=True)
         for path in self.written:

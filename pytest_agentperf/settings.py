@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from pytest_agentperf.budgets import Budget, Source, parse_budget
-from pytest_agentperf.errors import BudgetConfigError
+from pytest_agentperf.errors import BudgetConfigError, CompareExprError
 
 __all__ = ["OPTIONS", "SETTINGS_KEY", "Settings", "add_options", "load_settings"]
 
@@ -127,6 +127,20 @@ def _scale(config: pytest.Config) -> float:
     return factor
 
 
+def _compare_fail(config: pytest.Config) -> str | None:
+    """The fail expression, checked now so that a bad one stops the run before any test."""
+    value, origin = _option(config, "agentperf_compare_fail")
+    if not value:
+        return None
+    from pytest_agentperf.baseline import parse_fail_expr
+
+    try:
+        parse_fail_expr(str(value), origin)
+    except CompareExprError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    return str(value)
+
+
 def _seed(config: pytest.Config) -> int | None:
     value, origin = _option(config, "agentperf_seed")
     if value in (None, ""):
@@ -209,7 +223,7 @@ def load_settings(config: pytest.Config) -> Settings:
         html_path=_path(config, "agentperf_html"),
         save=_text(config, "agentperf_save"),
         compare=_text(config, "agentperf_compare"),
-        compare_fail=_text(config, "agentperf_compare_fail"),
+        compare_fail=_compare_fail(config),
         scale=_scale(config),
         seed=_seed(config),
         cli_budgets=cli,

@@ -8,12 +8,14 @@ import psutil
 import pytest
 
 import pytest_agentperf.load
+import pytest_agentperf.memory
 import pytest_agentperf.mockllm
 from pytest_agentperf.result import LatencySummary, MemoryReport, PerfResult, SelfCheck, WindowStats
 
 # In-process pytester runs restore sys.modules afterwards: what an inner run imports first
-# (psutil, the engine, the mock) would be dropped while still referenced, so import it here.
-PRELOADED = (psutil, pytest_agentperf.load, pytest_agentperf.mockllm)
+# (psutil, the engine, the memory tracker, the mock) would be dropped while still
+# referenced, so import it here.
+PRELOADED = (psutil, pytest_agentperf.load, pytest_agentperf.memory, pytest_agentperf.mockllm)
 
 # The inner test suites get ``fake_result`` (a factory of PerfResult) through this conftest;
 # tests record them with ``agent_perf.record(...)``, so budgets and reports can be checked

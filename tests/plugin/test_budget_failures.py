@@ -155,3 +155,75 @@ def test_self_check_warnings_are_shown_with_the_test(perf_pytester: pytest.Pytes
     )
     result = perf_pytester.runpytest("--agentperf")
     result.stdout.fnmatch_lines(["*- agentperf self-check -*", "event-loop lag p99 was 40ms"])
+
+
+def test_function_marker_beats_class_and_module_budgets(perf_pytester: pytest.Pytester) -> None:
+    perf_pytester.makepyfile(
+        """
+        import pytest
+        from pytest_agentperf.budgets import budget
+
+        pytestmark = pytest.mark.latency(p95="50ms")
+
+        @budget(p95="<= 80ms")
+        class TestGroup:
+            @pytest.mark.latency(p95="300ms")
+            def test_function_wins(self, agent_perf, fake_result):
+                agent_perf.record(fake_result(p95=0.2))
+
+            def test_class_wins(self, agent_perf, fake_result):
+                agent_perf.record(fake_result(p95=0.07))
+
+            def test_class_applies(self, agent_perf, fake_result):
+                agent_perf.record(fake_result(p95=0.09))
+
+        def test_module_applies(agent_perf, fake_result):
+            agent_perf.record(fake_result(p95=0.07))
+        """
+    )
+    result = perf_pytester.runpytest("--agentperf", "-v")
+    result.stdout.fnmatch_lines(
+        [
+            "*::TestGroup::test_function_wins PASSED*",
+            "*::TestGroup::test_class_wins PASSED*",
+            "*::TestGroup::test_class_applies BUDGET FAILED*",
+            "*::test_module_applies BUDGET FAILED*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*_ TestGroup.test_class_applies _*",
+            "  p95     <= 80.0ms  90.0ms    +10.0ms (+12.5%) over",
+            "*_ test_module_applies _*",
+            "  p95     <= 50.0ms  70.0ms    +20.0ms (+40.0%) over",
+        ]
+    )
+
+
+def test_budget_on_last_checks_only_the_last_result(perf_pytester: pytest.Pytester) -> None:
+    perf_pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.agentperf(budget_on="last")
+        @pytest.mark.latency(p95="100ms")
+        @pytest.mark.parametrize("slow_first", [True, False])
+        def test_last(agent_perf, fake_result, slow_first):
+            runs = [fake_result("slow", p95=5.0), fake_result("fast", p95=0.05)]
+            for run in runs if slow_first else runs[::-1]:
+                agent_perf.record(run)
+        """
+    )
+    result = perf_pytester.runpytest("--agentperf", "-v")
+    result.stdout.fnmatch_lines(
+        ["*::test_last[[]True] PASSED*", "*::test_last[[]False] BUDGET FAILED*"]
+    )
+    # Only the last result ("slow") is checked: one row, no result column.
+    result.stdout.fnmatch_lines(
+        [
+            "agentperf budget missed: p95 5.00s (limit <= 100.0ms)",
+            "  metric  limit       measured  by",
+            "  p95     <= 100.0ms  5.00s     +4.90s (+4900.0%) over",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*50.0ms*over*")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -195,4 +196,63 @@ def test_every_metric_has_a_budget_key() -> None:
     from pytest_agentperf.budgets import BUDGET_KEYS
 
     assert set(BUDGET_KEYS) == set(METRICS)
-    assert isinstance(Budget("p95", Bound("<=", 1.0)).describe(), str)
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "text"),
+    [
+        ("p95", "150ms", "<= 150.0ms"),
+        ("p99", "< 2s", "< 2.00s"),
+        ("throughput", "400/s", ">= 400/s"),
+        ("efficiency", "90%", ">= 0.90"),
+        ("error_rate", "1%", "<= 1.00%"),
+        ("memory_growth", "2MB", "<= 2.0MiB"),
+        ("memory_per_task", "1KB", "<= 1.0KiB"),
+    ],
+)
+def test_budget_describes_its_bound_in_the_metric_unit(metric: str, value: str, text: str) -> None:
+    assert parse_budget(metric, value, "t").describe() == text
+
+
+def test_describe_of_a_bare_bound() -> None:
+    assert Budget("p95", Bound("<=", 1.0)).describe() == "<= 1.00s"
+
+
+def _leaky(make_result: MakeResult, name: str, growth: float) -> PerfResult:
+    result = make_result(name, growth=growth, leak=True)
+    assert result.memory is not None
+    memory = replace(result.memory, diagnosis=f"diagnosis of {name}", reason="it grows")
+    return replace(result, memory=memory)
+
+
+def test_a_failed_memory_budget_adds_the_fit_and_the_diagnosis(make_result: MakeResult) -> None:
+    limit = [parse_budget("memory_growth", "1MB", "t")]
+    result = _leaky(make_result, "run", 5 * 1024**2)
+    verdict = judge(limit, [result])
+    table, details = verdict.text.split("\n\n")
+    assert table == render_checks(verdict.checks)
+    assert result.memory is not None
+    assert details == result.memory.describe()
+    assert details.splitlines()[0].startswith(
+        "memory growth 5.0MiB over 1,000 measured tasks: 5,243 B/task (95% CI 0 .. 1)"
+    )
+    assert "leak: yes (it grows)" in details.splitlines()
+    assert details.endswith("diagnosis of run")
+
+
+def test_memory_details_only_for_results_whose_memory_budget_failed(
+    make_result: MakeResult,
+) -> None:
+    budgets = [parse_budget("memory_growth", "1MB", "t"), parse_budget("p95", "1s", "t")]
+    results = [
+        _leaky(make_result, "small", 0.5 * 1024**2),  # under the limit
+        _leaky(make_result, "big", 5 * 1024**2),
+        make_result("no-memory", p95=2.0),  # no memory report: nothing to describe
+    ]
+    text = judge(budgets, results).text
+    assert "memory of 'big':\nmemory growth 5.0MiB" in text
+    assert text.endswith("diagnosis of big")
+    assert "small" not in text.split("\n\n", 1)[1]
+    assert "diagnosis of small" not in text
+    # A latency miss alone adds nothing.
+    assert "\n\n" not in judge([budgets[1]], [results[2]]).text

@@ -162,3 +162,58 @@ def test_bad_configuration_is_a_usage_error(
     result = pytester.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
+
+
+def test_a_metric_in_both_the_ini_and_pyproject_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI.format(extra="agentperf_budgets =\n    p95=<=100ms\n    p99=1s"))
+    pytester.makepyprojecttoml('[tool.agentperf.budgets]\np95 = "<= 150ms"\nthroughput = 10\n')
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert (
+        "ERROR: default budget(s) p95 set both in the ini option 'agentperf_budgets' and in "
+        "[tool.agentperf.budgets]; keep one."
+    ) in result.stderr.lines
+
+
+# Writes a file when it runs: the usage errors below must stop the run before any test.
+RUNS = """
+import pytest
+
+@pytest.mark.agentperf
+def test_lat(agent_perf, fake_result, pytestconfig):
+    (pytestconfig.rootpath / "ran").touch()
+    agent_perf.record(fake_result("lat"))
+"""
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["plain", "xdist"])
+def test_a_missing_baseline_is_a_usage_error_before_any_test(
+    perf_pytester: pytest.Pytester, xdist: list[str]
+) -> None:
+    perf_pytester.makepyfile(test_b=RUNS)
+    perf_pytester.runpytest("--agentperf", "--agentperf-save=main").assert_outcomes(passed=1)
+    (perf_pytester.path / "ran").unlink()
+    result = perf_pytester.runpytest("--agentperf", "--agentperf-compare", "nosuch", *xdist)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    stderr = result.stderr.str()
+    assert "INTERNALERROR" not in stderr + result.stdout.str()
+    assert (
+        f"ERROR: No baseline named 'nosuch' in {perf_pytester.path / '.agentperf' / 'baselines'} "
+        "(saved baselines: main); save it with 'pytest --agentperf --agentperf-save NAME'."
+    ) in stderr
+    assert not (perf_pytester.path / "ran").exists()
+
+
+def test_a_bad_compare_fail_expression_is_a_usage_error_before_any_test(
+    perf_pytester: pytest.Pytester,
+) -> None:
+    perf_pytester.makepyfile(test_b=RUNS)
+    result = perf_pytester.runpytest(
+        "--agentperf", "--agentperf-compare", "--agentperf-compare-fail", "p95:soon"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert (
+        "ERROR: 'p95:soon' in the fail expression 'p95:soon' in --agentperf-compare-fail "
+    ) in result.stderr.str()
+    assert "e.g. 'p95:10%,throughput:-10%,efficiency:-0.05'" in result.stderr.str()
+    assert not (perf_pytester.path / "ran").exists()

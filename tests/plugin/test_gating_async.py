@@ -127,3 +127,57 @@ def test_scale_reaches_the_engine(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.runpytest("--agentperf", "--agentperf-scale", "0.25").assert_outcomes(passed=1)
+
+
+def test_scale_shrinks_a_duration_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import asyncio
+        import pytest
+
+        async def work(payload):
+            await asyncio.sleep(0.001)
+
+        @pytest.mark.agentperf
+        def test_scaled(agent_perf):
+            result = agent_perf.run_sync(work, duration="2s", concurrency=2)
+            # 2 s x 0.05: a window of 0.1 s (generous upper bound for a loaded machine;
+            # unscaled it would be 2 s)
+            assert 0.09 <= result.duration <= 0.6, result.duration
+        """
+    )
+    result = pytester.runpytest("--agentperf", "--agentperf-scale", "0.05")
+    result.assert_outcomes(passed=1)
+
+
+def test_an_asyncio_marked_test_is_not_marked_twice(pytester: pytest.Pytester) -> None:
+    pytester.makeini(INI.format(mode="strict"))
+    pytester.makepyfile(
+        """
+        import asyncio
+        import pytest
+
+        LOOPS = []
+
+        async def work(payload):
+            return payload
+
+        @pytest.mark.asyncio(loop_scope="module")
+        @pytest.mark.agentperf
+        async def test_first(agent_perf, request):
+            marks = [m.kwargs for m in request.node.iter_markers("asyncio")]
+            assert marks == [{"loop_scope": "module"}]
+            LOOPS.append(asyncio.get_running_loop())
+            assert (await agent_perf.run(work, n=5)).completed == 5
+
+        @pytest.mark.asyncio(loop_scope="module")
+        @pytest.mark.latency(p95="10s")
+        async def test_second(agent_perf, request):
+            assert len(list(request.node.iter_markers("asyncio"))) == 1
+            LOOPS.append(asyncio.get_running_loop())
+            assert (await agent_perf.run(work, n=5)).completed == 5
+            assert LOOPS[0] is LOOPS[1]  # the test's own loop_scope holds
+        """
+    )
+    result = pytester.runpytest("--agentperf", "-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)

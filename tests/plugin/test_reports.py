@@ -132,3 +132,88 @@ def test_xdist_workers_results_are_merged(perf_pytester: pytest.Pytester) -> Non
     assert sorted(nodeids) == nodeids
     assert len(nodeids) == len(set(nodeids)) == 4
     jsonschema.validate(document, load_schema())
+
+
+# Appended to the inner conftest: every process logs what it writes (baselines, HTML), and
+# the run sees one usable CPU (so two workers contend).
+XDIST_CONFTEST = """
+from pathlib import Path
+
+import pytest_agentperf.baseline_store as store
+import pytest_agentperf.report.environment as environment
+import pytest_agentperf.report.html as html
+
+WRITES = Path(__file__).parent / "writes.log"
+ROLE = []
+
+
+def pytest_configure(config):
+    ROLE.append(config.workerinput["workerid"] if hasattr(config, "workerinput") else "controller")
+
+
+def _spy(kind, real):
+    def spy(*args, **kwargs):
+        with WRITES.open("a") as log:
+            log.write(f"{kind} {ROLE[-1]}\\n")
+        return real(*args, **kwargs)
+
+    return spy
+
+
+store.BaselineStore.save = _spy("save", store.BaselineStore.save)
+html.write_html = _spy("html", html.write_html)
+environment.usable_cpus = lambda: 1
+"""
+
+NOTED = """
+import pytest
+
+@pytest.mark.agentperf
+@pytest.mark.parametrize("i", range(4))
+def test_noted(agent_perf, fake_result, i):
+    agent_perf.record(fake_result(throughput=100.0 * (i + 1)))
+    agent_perf.note(index=i, speedup=1.5 * i, label=f"run {i}")
+"""
+
+CONTENTION = (
+    "performance tests ran in parallel on 2 xdist workers but only 1 CPU(s) are available: "
+    "they contend for CPU, so latencies are inflated and throughput deflated. Run "
+    "performance tests with fewer workers (e.g. -n 0 or -n 1)."
+)
+
+
+def test_xdist_controller_writes_figures_travel_contention_warned(
+    perf_pytester: pytest.Pytester,
+) -> None:
+    conftest = perf_pytester.path / "conftest.py"
+    conftest.write_text(conftest.read_text() + XDIST_CONFTEST)
+    perf_pytester.makepyfile(test_n=NOTED)
+    result = perf_pytester.runpytest_subprocess(
+        "--agentperf", "-n", "2", "--agentperf-save=main", "--agentperf-html=r.html"
+    )
+    result.assert_outcomes(passed=4)
+    # Only the controller writes the baseline and the HTML report, once each.
+    writes = (perf_pytester.path / "writes.log").read_text().splitlines()
+    assert sorted(writes) == ["html controller", "save controller"]
+    page = (perf_pytester.path / "r.html").read_text()
+    assert all(f"test_n.py::test_noted[{i}]" in page for i in range(4))
+    # agent_perf.note() figures come back from the workers.
+    result.stdout.fnmatch_lines(
+        [
+            "figures:",
+            "  test_n.py::test_noted[[]0]: index=0, speedup=0, label=run 0",
+            "  test_n.py::test_noted[[]1]: index=1, speedup=1.5, label=run 1",
+            "  test_n.py::test_noted[[]2]: index=2, speedup=3, label=run 2",
+            "  test_n.py::test_noted[[]3]: index=3, speedup=4.5, label=run 3",
+        ]
+    )
+    saved = json.loads((perf_pytester.path / ".agentperf" / "baselines" / "main.json").read_text())
+    figures = {t["nodeid"]: t["figures"] for t in saved["results"]["tests"]}
+    assert figures == {
+        f"test_n.py::test_noted[{i}]": {"index": i, "speedup": 1.5 * i, "label": f"run {i}"}
+        for i in range(4)
+    }
+    # More workers than CPUs: warned in the header and after the summary.
+    result.stdout.fnmatch_lines([f"agentperf: WARNING: {CONTENTION}"])
+    result.stdout.fnmatch_lines(["*agentperf summary*", f"WARNING: {CONTENTION}"])
+    assert saved["environment"]["cpus"] == 1
