@@ -17,7 +17,9 @@ the last warm-up sample and the measured ones:
 A leak is called when either line has a 95% interval wholly above zero **and** its size is
 above the measurement's resolution: the fitted bytes growth is at least ``min_growth``
 (256 KiB by default: a clean agent's heap creeps by ~50-80 KiB, then stops), or objects
-accumulate at ``min_blocks_per_task`` or more (0.05: one object kept per 20 tasks). And the
+accumulate at ``min_blocks_per_task`` or more (0.05: one object kept per 20 tasks) and at
+least ``MIN_BLOCKS_GROWTH`` (32) objects in all, so a block or two of bookkeeping per round
+is not a leak in a short run. And the
 growth must persist: over the second half of the measured rounds the slope must still be at
 least half of the whole run's, because a bounded structure that fills up during the run (a
 cache of 1,024 entries, a latency reservoir of 4,096 samples) grows and then levels off,
@@ -45,6 +47,10 @@ __all__ = ["MemoryTracker", "RoundSampler"]
 
 PERSIST_FRACTION = 0.5  # second-half slope / whole-run slope below this: growth stopped
 PERSIST_MIN_SAMPLES = 3  # the second half needs this many samples to judge persistence
+# Objects a run must accumulate in all before blocks alone call a leak: the engine and
+# asyncio keep about one block per round alive between samples, which over short rounds
+# (n=300: 30 tasks each) reads as 0.05 blocks/task while nothing is kept per task.
+MIN_BLOCKS_GROWTH = 32
 
 _MIB = 1024.0 * 1024.0
 
@@ -326,7 +332,11 @@ class MemoryTracker:
         tasks = s.tasks[window[-1]] - s.tasks[window[0]] if window else 0
         growth = bytes_fit.slope * tasks
         by_bytes = bytes_fit.excludes_zero and growth >= self.min_growth
-        by_blocks = blocks_fit.excludes_zero and blocks_fit.slope >= self.min_blocks_per_task
+        by_blocks = (
+            blocks_fit.excludes_zero
+            and blocks_fit.slope >= self.min_blocks_per_task
+            and blocks_fit.slope * tasks >= MIN_BLOCKS_GROWTH
+        )
         late = self._late_fits(window) if (by_bytes or by_blocks) else None
         if late is not None:
             # A leak keeps growing; a bounded cache or buffer filling up levels off.
@@ -360,8 +370,9 @@ class MemoryTracker:
         else:
             why = (
                 f"growth below the resolution ({format_bytes(growth)} < "
-                f"{format_bytes(self.min_growth)}, {blocks_fit.slope:.3f} blocks/task < "
-                f"{self.min_blocks_per_task})"
+                f"{format_bytes(self.min_growth)}; {blocks_fit.slope:.3f} blocks/task, "
+                f"{blocks_fit.slope * tasks:.0f} blocks in all, needs >= "
+                f"{self.min_blocks_per_task} and >= {MIN_BLOCKS_GROWTH})"
             )
         return False, why, bytes_fit, blocks_fit
 
