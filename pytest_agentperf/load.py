@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from array import array
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -73,24 +74,64 @@ class RunPlan:
         return PhaseSpec(count, duration, self.concurrency, self.rate, self.arrival, self.seed)
 
 
-@dataclass
 class _Measured:
-    """Accumulated over the measured phase or rounds."""
+    """Accumulated over the measured phase or rounds.
 
-    records: Records
-    start: float = math.inf
-    end: float = 0.0
-    busy: float = 0.0  # sum of phase durations (rounds exclude the sampling pauses)
-    injected: float = 0.0
-    injected_known: bool = False
+    The sums live in one preallocated array: between memory rounds nothing here may turn
+    into a new object (a float replacing the shared ``0.0`` constant is one more block).
+    """
 
-    def add(self, times: PhaseTimes, injected: float | None) -> None:
-        self.start = min(self.start, times.start)
-        self.end = max(self.end, times.end)
-        self.busy += times.end - times.start
+    __slots__ = ("injected_known", "records", "sums")
+
+    _START, _END, _BUSY, _INJECTED, _WORKER_TIME, _SPAN, _DISPATCHED = range(7)
+
+    def __init__(self, records: Records) -> None:
+        self.records = records
+        self.sums = array("d", [math.inf] + [0.0] * 6)
+        self.injected_known = False
+
+    def add(self, times: PhaseTimes, tasks: int, injected: float | None) -> None:
+        """One phase that ran ``tasks`` tasks (and made the mock inject ``injected`` s)."""
+        s = self.sums
+        s[self._START] = min(s[self._START], times.start)
+        s[self._END] = max(s[self._END], times.end)
+        s[self._BUSY] += times.end - times.start
+        s[self._WORKER_TIME] += times.workers * (times.end - times.start)
+        if tasks > 1 and times.last_start > times.start:  # open loop: the starts' span
+            s[self._SPAN] += times.last_start - times.start
+            s[self._DISPATCHED] += tasks - 1
         if injected is not None:
-            self.injected += injected
+            s[self._INJECTED] += injected
             self.injected_known = True
+
+    @property
+    def start(self) -> float:
+        return self.sums[self._START]
+
+    @property
+    def end(self) -> float:
+        return self.sums[self._END]
+
+    @property
+    def busy(self) -> float:
+        """Sum of phase durations (rounds leave out the sampling pauses)."""
+        return self.sums[self._BUSY]
+
+    @property
+    def injected(self) -> float:
+        return self.sums[self._INJECTED]
+
+    @property
+    def worker_time(self) -> float:
+        """Sum over phases of workers started x phase duration (closed-loop capacity)."""
+        return self.sums[self._WORKER_TIME]
+
+    @property
+    def achieved_rate(self) -> float | None:
+        """Open loop: tasks started per second, from the first intended start to the last
+        actual start of each phase (so the drain after the last start does not count)."""
+        span = self.sums[self._SPAN]
+        return self.sums[self._DISPATCHED] / span if span > 0 else None
 
 
 class AgentPerf:
@@ -241,7 +282,6 @@ class _Run:
     def __init__(self, perf: AgentPerf, driver: Driver, source: TaskSource, plan: RunPlan) -> None:
         self.perf, self.driver, self.source, self.plan = perf, driver, source, plan
         self.measured: _Measured | None = None
-        self.monitor = Monitor()
         self.done_before = 0  # tasks run before the measured records (progress)
 
     async def execute(self) -> PerfResult:
@@ -255,13 +295,13 @@ class _Run:
         total = plan.n
         if self.perf.progress is not None:
             self.perf.progress.start(plan.name, total)
-        self.monitor = monitor = Monitor(self.perf.progress, self._status)
+        monitor = Monitor(self.perf.progress, self._status)
         started_at, t0 = time.time(), time.perf_counter()
         monitor.start()
         try:
             memory = None
             if sampler is not None:
-                memory = await self._rounds(sampler)
+                memory = await self._rounds(sampler, monitor)
             else:
                 await self._single()
         finally:
@@ -288,21 +328,20 @@ class _Run:
 
     async def _measured_phase(self, count: int | None, duration: float | None) -> None:
         assert self.measured is not None
-        before = self._injected()
-        times = await run_phase(
-            self.driver, self.source, self.plan.phase(count, duration), self.measured.records
-        )
+        rec = self.measured.records
+        before, done_before = self._injected(), rec.count
+        times = await run_phase(self.driver, self.source, self.plan.phase(count, duration), rec)
         after = self._injected()
         injected = after - before if before is not None and after is not None else None
-        self.measured.add(times, injected)
+        self.measured.add(times, rec.count - done_before, injected)
 
-    async def _rounds(self, sampler: RoundSampler) -> MemoryReport:
+    async def _rounds(self, sampler: RoundSampler, monitor: Monitor) -> MemoryReport:
         assert self.plan.n is not None
         rounds = sampler.plan(self.plan.n)
         measured = sum(size for size, warm in rounds if not warm)
         self.measured = _Measured(Records(measured, max_records=self.perf.max_records))
         scratch = Records(max((size for size, _ in rounds), default=1))
-        with self.monitor.paused():
+        with monitor.paused():
             sampler.sample(0, warmup=True)
         done = 0
         for size, warm in rounds:
@@ -312,11 +351,11 @@ class _Run:
             else:
                 await self._measured_phase(size, None)
             done += size
-            with self.monitor.paused():
+            with monitor.paused():
                 sampler.sample(done, warmup=warm)
         diagnostic = sampler.diagnostic_round()
         if diagnostic is not None and rounds:
-            with self.monitor.paused(), diagnostic:
+            with monitor.paused(), diagnostic:
                 last = rounds[-1][0]
                 spec = self.plan.phase(last, None)
                 await run_phase(self.driver, self.source, spec, Records(last))
@@ -353,17 +392,17 @@ class _Run:
         eff = efficiency(
             m.injected if m.injected_known else 0.0,
             rec.count,
-            concurrency=plan.concurrency if plan.mode == "closed" else None,
-            duration=duration,
+            worker_time=m.worker_time if plan.mode == "closed" else None,
             busy_time=math.fsum(latencies) * (rec.count / rec.kept if rec.kept else 1.0),
         )
         delays = rec.start_delays() if plan.mode == "open" else []
         late = rec.scaled(sum(1 for d in delays if d > LATE_THRESHOLD))
         throughput = rec.completed / duration if duration > 0 else 0.0
+        achieved = m.achieved_rate if plan.mode == "open" else None
         figures = RunFigures(
             latency=latency,
             offered_rate=plan.rate,
-            achieved_rate=rec.count / duration if duration > 0 else None,
+            achieved_rate=achieved,
             late_starts=late,
             start_delay_p99=percentile(sorted(delays), 0.99) if delays else 0.0,
             total=rec.count,
@@ -391,7 +430,7 @@ class _Run:
             service_samples=_reservoir(services, plan.seed),
             selfcheck=judge(observed, figures),
             started_at=started_at,
-            extra=_extra(rec, plan),
+            extra=_extra(rec, plan, achieved),
         )
 
 
@@ -399,8 +438,12 @@ def _reservoir(values: list[float], seed: int | None) -> tuple[float, ...]:
     return tuple(values[i] for i in reservoir_indices(len(values), seed=seed or 0))
 
 
-def _extra(rec: Records, plan: RunPlan) -> dict[str, Any]:
+def _extra(rec: Records, plan: RunPlan, achieved: float | None) -> dict[str, Any]:
     extra: dict[str, Any] = {"arrival": plan.arrival} if plan.mode == "open" else {}
+    if achieved is not None:
+        # tasks started per second over the arrival schedule (the drain after the last start
+        # left out): ~ offered_rate when the system and the generator kept up
+        extra["achieved_rate"] = achieved
     if rec.sampled:
         extra["records_sampled"] = {"kept": rec.kept, "tasks": rec.count}
     return extra

@@ -1,9 +1,10 @@
 """Combining the results of one workload run in several processes (``merge``).
 
 Counts, errors, throughput, mean, min and max merge exactly. Percentiles cannot be merged
-from summaries, so they are recomputed from the results' uniform latency samples, each
-result weighted by its task count (an estimate: exact when every result kept all its
-tasks, i.e. ran at most 2000). Time series are aligned on wall-clock start.
+from summaries, so they are recomputed from the results' latency samples: when every result
+carries all its tasks' latencies (it ran at most 2000 tasks) from all of them pooled, which
+is exact; otherwise from a task-weighted union of the samples (an estimate). Time series
+are aligned on wall-clock start.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from pytest_agentperf.result import LatencySummary, PerfResult, SelfCheck, WindowStats
-from pytest_agentperf.stats import RESERVOIR_SIZE, percentile
+from pytest_agentperf.stats import RESERVOIR_SIZE, percentile, reservoir_indices
 
 __all__ = ["merge"]
 
@@ -31,7 +32,13 @@ def merge(results: Sequence[PerfResult], name: str | None = None) -> PerfResult:
         return results[0]
     first = results[0]
     weights = [r.total for r in results]
-    samples, services = _pooled(results)
+    pooled, pooled_services = _pooled(results)
+    keep = reservoir_indices(len(pooled))  # the merged result carries a bounded sample
+    samples = tuple(pooled[i] for i in keep)
+    services = tuple(pooled_services[i] for i in keep)
+    extra = {**first.extra, "merged_from": len(results)}
+    if "achieved_rate" in first.extra:  # open loop: side by side, the rates add up
+        extra["achieved_rate"] = math.fsum(r.extra.get("achieved_rate", 0.0) for r in results)
     return replace(
         first,
         name=name or first.name,
@@ -39,8 +46,8 @@ def merge(results: Sequence[PerfResult], name: str | None = None) -> PerfResult:
         completed=sum(r.completed for r in results),
         failed=sum(r.failed for r in results),
         throughput=sum(r.throughput for r in results),
-        latency=_merge_summary([r.latency for r in results], samples),
-        service_latency=_merge_summary([r.service_latency for r in results], services),
+        latency=_merge_summary([r.latency for r in results], pooled),
+        service_latency=_merge_summary([r.service_latency for r in results], pooled_services),
         concurrency=_sum_int([r.concurrency for r in results]),
         offered_rate=_sum_float([r.offered_rate for r in results]),
         late_starts=sum(r.late_starts for r in results),
@@ -54,12 +61,21 @@ def merge(results: Sequence[PerfResult], name: str | None = None) -> PerfResult:
         service_samples=services,
         selfcheck=_merge_selfcheck(results),
         started_at=min(r.started_at for r in results),
-        extra={**first.extra, "merged_from": len(results)},
+        extra=extra,
     )
 
 
-def _pooled(results: Sequence[PerfResult]) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """A count-weighted sample of latencies (and matching service latencies)."""
+def _pooled(results: Sequence[PerfResult]) -> tuple[list[float], list[float]]:
+    """Every task's latency (and service latency) when each result carries all of them;
+    else a count-weighted sample of them."""
+    if all(len(r.samples) == r.total for r in results):
+        every = [x for r in results for x in r.samples]
+        services = [
+            x
+            for r in results
+            for x in (r.service_samples if len(r.service_samples) == r.total else r.samples)
+        ]
+        return every, services
     total = sum(r.total for r in results) or 1
     rng = random.Random(0)
     lat: list[float] = []
@@ -70,7 +86,7 @@ def _pooled(results: Sequence[PerfResult]) -> tuple[tuple[float, ...], tuple[flo
         lat.extend(r.samples[i] for i in picks)
         pairs = len(r.service_samples) == len(r.samples)
         svc.extend((r.service_samples if pairs else r.samples)[i] for i in picks)
-    return tuple(lat), tuple(svc)
+    return lat, svc
 
 
 def _merge_summary(parts: Sequence[LatencySummary], pooled: Sequence[float]) -> LatencySummary:

@@ -124,8 +124,15 @@ class PhaseSpec:
 
 @dataclass(frozen=True, slots=True)
 class PhaseTimes:
+    """When a phase ran, how many workers it had and (open loop) when its last task started.
+
+    ``start`` is also the first intended start of an open loop (the schedule's offset 0).
+    """
+
     start: float
     end: float
+    workers: int = 1  # worker coroutines started (closed loop: min(concurrency, count))
+    last_start: float = math.nan  # open loop: the latest actual start of a task
 
 
 class _Phase:
@@ -138,23 +145,28 @@ class _Phase:
         self.rec = rec
         self.remaining = spec.count if spec.count is not None else math.inf
         self.deadline = math.inf
+        self.timed = spec.duration is not None  # only then does take() read the clock
         self.waiting = 0
         self.exhausted = False
         self.arrivals = Arrivals(spec.rate, spec.arrival, spec.seed) if spec.rate else None
         self.workers: list[asyncio.Task[None]] = []
+        self.live = 0  # workers not finished yet
+        self.failure: asyncio.Task[None] | None = None  # the first worker that failed
+        self.finished: asyncio.Future[None] | None = None  # set: all done, or one failed
         self.start = 0.0
+        self.last_start = math.nan
 
     # -- closed loop ------------------------------------------------------------------
 
     def take(self) -> Any:
-        if self.remaining <= 0 or time.perf_counter() >= self.deadline:
+        if self.remaining <= 0 or (self.timed and time.perf_counter() >= self.deadline):
             return _END
         self.remaining -= 1
         return self.source.next()
 
     async def closed_worker(self) -> None:
         call, judge, rec, clock = self.driver.call, self.driver.judge, self.rec, time.perf_counter
-        take, slot, nan = self.take, new_slot(), math.nan
+        take, slot, nan, me = self.take, new_slot(), math.nan, asyncio.current_task()
         while (payload := take()) is not _END:
             slot[0] = nan
             t0 = clock()
@@ -162,6 +174,12 @@ class _Phase:
                 result = await call(payload)
             except Exception as exc:
                 rec.add(t0, t0, slot[0], clock(), rec.error_code(type(exc).__name__))
+                continue
+            except asyncio.CancelledError:
+                if _cancelled(me):
+                    raise  # the worker itself is being cancelled: stop
+                # the target raised it on its own (e.g. a cancelled inner task): its failure
+                rec.add(t0, t0, slot[0], clock(), rec.error_code("CancelledError"))
                 continue
             t1 = clock()
             if judge is None:
@@ -197,26 +215,32 @@ class _Phase:
 
     async def open_worker(self) -> None:
         call, judge, rec, clock = self.driver.call, self.driver.judge, self.rec, time.perf_counter
-        sleep, slot, nan, elastic = (
+        sleep, slot, nan, elastic, me = (
             asyncio.sleep,
             new_slot(),
             math.nan,
             self.spec.concurrency is None,
+            asyncio.current_task(),
         )
         while (item := self.take_slot()) is not None:
             payload, intended = item
             delay = intended - clock()
             if delay > 0:
                 await sleep(delay)
-            slot[0] = nan
-            t0 = clock()
             self.waiting -= 1
             if elastic and self.waiting == 0 and not self.exhausted and self.remaining > 0:
-                self.spawn(self.open_worker)
+                self.spawn(self.open_worker)  # before t0: not part of this task's service time
+            slot[0] = nan
+            self.last_start = t0 = clock()
             try:
                 result = await call(payload)
             except Exception as exc:
                 rec.add(intended, t0, slot[0], clock(), rec.error_code(type(exc).__name__))
+                continue
+            except asyncio.CancelledError:
+                if _cancelled(me):
+                    raise
+                rec.add(intended, t0, slot[0], clock(), rec.error_code("CancelledError"))
                 continue
             t1 = clock()
             if judge is None:
@@ -225,9 +249,23 @@ class _Phase:
                 self.judged(result, intended, t0, slot[0], t1)
 
     def spawn(self, worker: Callable[[], Any]) -> None:
-        self.workers.append(asyncio.get_running_loop().create_task(worker()))
+        task = asyncio.get_running_loop().create_task(worker())
+        self.live += 1
+        task.add_done_callback(self._worker_done)
+        self.workers.append(task)
+
+    def _worker_done(self, task: asyncio.Task[None]) -> None:
+        self.live -= 1
+        failed = task.cancelled() or task.exception() is not None  # (marks it retrieved)
+        if failed and self.failure is None:
+            self.failure = task
+        elif self.live:
+            return
+        if self.finished is not None and not self.finished.done():
+            self.finished.set_result(None)
 
     async def run(self) -> PhaseTimes:
+        self.finished = asyncio.get_running_loop().create_future()
         self.start = time.perf_counter()
         if self.spec.duration is not None:
             self.deadline = self.start + self.spec.duration
@@ -241,18 +279,33 @@ class _Phase:
             for _ in range(self.spec.concurrency or 1):
                 self.spawn(self.open_worker)
         await self.join()
-        return PhaseTimes(self.start, time.perf_counter())
+        return PhaseTimes(self.start, time.perf_counter(), len(self.workers), self.last_start)
 
     async def join(self) -> None:
-        done = 0
+        """Wait until every worker is done (the open-loop pool may grow meanwhile) or one
+        fails; then re-raise that failure, after cancelling and awaiting the others.
+
+        One future set by the workers' done callbacks, rather than ``gather``: a worker
+        spawned later is watched too, and on CPython 3.11 ``gather`` leaves blocks behind
+        (up to ~150 over its first few hundred calls in a process), which a memory run, one
+        phase per round, would count as the workload's growth.
+        """
+        assert self.finished is not None
         try:
-            while done < len(self.workers):
-                batch = self.workers[done:]
-                await asyncio.gather(*batch)
-                done += len(batch)
+            await self.finished
+            if self.failure is not None:
+                self.failure.result()  # its exception, or its cancellation
         finally:
-            for task in self.workers:
+            pending = [task for task in self.workers if not task.done()]
+            for task in pending:
                 task.cancel()
+            if pending:  # no worker is left running (or pending) after the phase
+                await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _cancelled(task: asyncio.Task[Any] | None) -> bool:
+    """Whether ``task`` is being cancelled (not: a CancelledError merely passed through it)."""
+    return task is None or task.cancelling() > 0
 
 
 async def run_phase(

@@ -228,7 +228,15 @@ class PerfResult:
 
     @property
     def achieved_rate(self) -> float:
-        """Tasks finished per second, failures included (compare with ``offered_rate``)."""
+        """Tasks started per second over the arrival schedule (compare with ``offered_rate``).
+
+        The engine measures it from the first intended start to the last actual start, so
+        the drain after the last arrival does not count; a result without that figure (an
+        older file, a result built by hand) falls back to tasks finished per second.
+        """
+        measured = self.extra.get("achieved_rate")
+        if isinstance(measured, int | float):
+            return float(measured)
         return self.total / self.duration if self.duration > 0 else 0.0
 
     @property

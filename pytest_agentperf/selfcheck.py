@@ -3,8 +3,11 @@
 A :class:`Monitor` runs beside the workload as one light task. Every ``interval`` (20 ms)
 it sleeps and measures how late it woke up (*loop lag*: the time every callback on the
 loop, harness and agent alike, waited for its turn); it also calls the optional progress
-sink at most ten times a second. Before and after, it reads the process's CPU time
-(psutil ``cpu_times``) and the machine's.
+sink at most ten times a second. The lags go into a preallocated array (a uniform sample of
+at most ``LAG_SAMPLE`` of them, Algorithm R, plus the exact maximum and count), so the
+monitor allocates nothing that survives a sample: it also runs during memory rounds, where
+a growing list would count as the workload's growth. Before and after, it reads the
+process's CPU time (psutil ``cpu_times``) and the machine's.
 
 :func:`judge` turns those figures into warnings when they are large relative to what the
 run measured (thresholds below, documented in ``docs/sections/load_engine.md``).
@@ -15,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import random
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -30,6 +35,8 @@ __all__ = ["Monitor", "judge"]
 
 INTERVAL = 0.02
 PROGRESS_EVERY = 0.1
+#: Lags kept for the p99 (beyond this, a uniform sample of them): 4096 x 20 ms = 82 s.
+LAG_SAMPLE = 4096
 #: Loop lag p99 above this share of the measured p50 (and above LAG_FLOOR) is a warning.
 LAG_SHARE = 0.10
 LAG_FLOOR = 0.002
@@ -48,9 +55,10 @@ LATE_SHARE = 0.05
 class Observed:
     """Raw figures a :class:`Monitor` collected."""
 
-    lags: tuple[float, ...]
+    lags: tuple[float, ...]  # every lag, or a uniform sample of them (see ``LAG_SAMPLE``)
     cpu_percent: float  # this process, percent of one core
     machine_percent: float  # all CPUs, percent of the whole machine
+    lag_max: float = 0.0  # the largest lag of all (a sample may have left it out)
 
 
 class Monitor:
@@ -63,7 +71,11 @@ class Monitor:
     ) -> None:
         self._progress = progress
         self._status = status  # () -> (done, p95)
-        self._lags: list[float] = []
+        # allocated once, updated in place: a sample leaves no new object behind
+        self._lags = array("d", bytes(8 * LAG_SAMPLE))
+        self._lag_count = array("q", [0])
+        self._lag_max = array("d", [0.0])
+        self._rng = random.Random(0x1A6)
         self._task: asyncio.Task[None] | None = None
         self._proc = psutil.Process()
         self._cpu0 = 0.0
@@ -98,7 +110,20 @@ class Monitor:
         busy1, total1 = _machine_cpu()
         busy0, total0 = self._machine0
         machine = (busy1 - busy0) / (total1 - total0) * 100.0 if total1 > total0 else 0.0
-        return Observed(tuple(self._lags), cpu, machine)
+        kept = self._lags[: min(self._lag_count[0], LAG_SAMPLE)]
+        return Observed(tuple(kept), cpu, machine, self._lag_max[0])
+
+    def record(self, lag: float) -> None:
+        """Add one lag: a uniform sample of at most ``LAG_SAMPLE``, the count and the max."""
+        k = self._lag_count[0]
+        self._lag_count[0] = k + 1
+        if lag > self._lag_max[0]:
+            self._lag_max[0] = lag
+        if k >= LAG_SAMPLE:
+            k = self._rng.randrange(k + 1)
+            if k >= LAG_SAMPLE:
+                return
+        self._lags[k] = lag
 
     async def _sample(self) -> None:
         clock = time.perf_counter
@@ -109,7 +134,7 @@ class Monitor:
             await asyncio.sleep(INTERVAL)
             now = clock()
             if not self._paused and before >= self._pause_end:
-                self._lags.append(max(0.0, now - before - INTERVAL))
+                self.record(max(0.0, now - before - INTERVAL))
             if self._progress is not None and self._status is not None and now >= next_progress:
                 done, p95 = self._status()
                 rate = (done - last_done) / (now - last_t) if now > last_t else 0.0
@@ -146,7 +171,7 @@ def judge(observed: Observed, run: RunFigures) -> SelfCheck:
     """The :class:`SelfCheck` of a run: lag and CPU figures plus warnings, if any."""
     lags = sorted(observed.lags)
     lag_p99 = percentile(lags, 0.99) if lags else 0.0
-    lag_max = lags[-1] if lags else 0.0
+    lag_max = max(lags[-1] if lags else 0.0, observed.lag_max)
     warnings = [
         w
         for w in (

@@ -272,22 +272,24 @@ def efficiency(
     injected_delta: float,
     tasks: int,
     *,
-    concurrency: int | None,
-    duration: float,
+    worker_time: float | None,
     busy_time: float,
 ) -> Efficiency | None:
     """Little's-law efficiency of a run, or ``None`` when the mock injected nothing.
 
-    Closed loop (``concurrency`` given): ``injected / (concurrency x duration)``, the share
-    of the workers' time spent waiting on the mock (= throughput / (concurrency / mean
-    injected latency per task)). Open loop: ``injected / busy_time`` where ``busy_time`` is
-    the sum of the tasks' latencies from their intended start (= throughput / (mean tasks
-    in flight / mean injected latency), Little's law with the measured mean in flight).
-    1.0 means the agent adds nothing to the LLM's own latency.
+    Closed loop (``worker_time`` given): ``injected / worker_time``, where ``worker_time``
+    is the workers that actually ran x the measured duration, summed over the phases
+    (``min(concurrency, tasks)`` workers per phase: 5 tasks at ``concurrency=10`` run on 5
+    workers): the share of the workers' time spent waiting on the mock (= throughput /
+    (workers / mean injected latency per task)). Open loop: ``injected / busy_time`` where
+    ``busy_time`` is the sum of the tasks' latencies from their intended start (= mean
+    injected latency / mean latency = throughput / (mean tasks in flight / mean injected
+    latency), Little's law with the measured mean in flight). 1.0 means the agent adds
+    nothing to the LLM's own latency.
     """
     if injected_delta <= 0 or tasks <= 0:
         return None
-    denominator = concurrency * duration if concurrency else busy_time
+    denominator = worker_time if worker_time is not None else busy_time
     if denominator <= 0:
         return None
     return Efficiency(injected_delta / denominator, injected_delta / tasks)

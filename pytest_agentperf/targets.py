@@ -184,9 +184,37 @@ def _consume_stream(
 # -- reference_agent TaskResult ----------------------------------------------------------
 
 
+def _completed_status() -> object:
+    """``reference_agent.TaskStatus.COMPLETED`` (imported on first use), or a sentinel."""
+    try:
+        from reference_agent.task import TaskStatus
+    except ImportError:  # pragma: no cover - reference_agent ships with this package
+        return object()
+    return TaskStatus.COMPLETED
+
+
+_UNSET = object()
+_COMPLETED: object = _UNSET  # TaskStatus.COMPLETED, looked up by the first judge call
+
+
 def judge_task_result(result: Any) -> str | None:
-    """``None`` when a ``TaskResult`` completed; otherwise the error's type or the status."""
+    """``None`` when a ``TaskResult`` completed; otherwise the error's type or the status.
+
+    Called once per task: the common case (a ``TaskStatus.COMPLETED`` member) is one
+    attribute read and an identity check; duck-typed statuses go through their name.
+    """
+    global _COMPLETED
     status = getattr(result, "status", None)
+    if status is _COMPLETED:
+        return None
+    if _COMPLETED is _UNSET:
+        _COMPLETED = _completed_status()
+        if status is _COMPLETED:
+            return None
+    return _judge_other(status, result)
+
+
+def _judge_other(status: object, result: Any) -> str | None:
     name = getattr(status, "name", None) or str(status)
     if name.upper() == "COMPLETED":
         return None

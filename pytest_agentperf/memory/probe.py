@@ -90,6 +90,9 @@ class Probe:
 
         ``uss=False`` skips USS for this reading (it is then 0).
         """
+        # Blocks first: the psutil reads below allocate objects that are still alive when
+        # they return, and with USS read only at the ends they would step the last sample.
+        blocks = sys.getallocatedblocks()
         if self._trim is not None:
             self._trim()
         info = self.process.memory_info()
@@ -101,7 +104,6 @@ class Probe:
                 uss_bytes = int(getattr(self.process.memory_full_info(), "uss", 0))
             except (psutil.AccessDenied, NotImplementedError):  # pragma: no cover - platform
                 uss_bytes = 0
-        blocks = sys.getallocatedblocks()
         return Reading(rss=info.rss, anon=anon, uss=uss_bytes, blocks=blocks)
 
 

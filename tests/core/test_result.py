@@ -82,3 +82,10 @@ def test_null_floats_from_json_read_back_as_nan() -> None:
     back = PerfResult.from_dict(data)
     assert math.isnan(back.latency.p999)
     assert math.isnan(back.timeseries[0].p95)
+
+
+def test_achieved_rate_prefers_the_engines_start_based_figure() -> None:
+    result = _result()
+    assert result.achieved_rate == result.total / result.duration  # no engine figure
+    measured = PerfResult.from_dict({**result.to_dict(), "extra": {"achieved_rate": 2.9}})
+    assert measured.achieved_rate == 2.9

@@ -7,16 +7,19 @@ import contextlib
 import gc
 import sys
 import time
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from pytest_agentperf import targets
+from pytest_agentperf import load, targets
 from pytest_agentperf.errors import AgentPerfError, LoadConfigError
 from pytest_agentperf.load import AgentPerf
+from pytest_agentperf.memory import MemoryTracker
 from pytest_agentperf.result import MemoryReport, PerfResult
+from pytest_agentperf.selfcheck import RunFigures
 
 
 async def sleeper(payload: Any) -> Any:
@@ -155,6 +158,88 @@ async def test_first_token_marks_ttft() -> None:
     assert no_stream.ttft is None
 
 
+# -- cancellation -------------------------------------------------------------------------
+
+
+async def cancels_itself(payload: int) -> int:
+    """Every third task ends in a CancelledError of its own (an inner task was cancelled)."""
+    inner = asyncio.get_running_loop().create_task(asyncio.sleep(10))
+    if payload % 3 == 0:
+        inner.cancel()
+    else:
+        await asyncio.sleep(0)
+        inner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await inner
+        return payload
+    await inner  # raises CancelledError into the target, which lets it out
+    return payload
+
+
+@pytest.mark.parametrize("kwargs", [{"concurrency": 3}, {"rate": 2000}], ids=["closed", "open"])
+@pytest.mark.asyncio
+async def test_a_cancelled_error_from_the_target_is_that_task_failing(
+    kwargs: dict[str, Any],
+) -> None:
+    result = await AgentPerf().run(cancels_itself, n=30, warmup=0, **kwargs)
+    assert result.total == 30  # the run went on: no worker died
+    assert result.errors == {"CancelledError": 10}
+    assert result.completed == 20
+
+
+class Fatal(BaseException):
+    """Not an Exception: escapes the workers' error handling (an engine bug, say)."""
+
+
+@pytest.mark.parametrize("kwargs", [{"concurrency": 4}, {"rate": 1000}], ids=["closed", "open"])
+@pytest.mark.asyncio
+async def test_a_dying_worker_stops_the_run_and_no_worker_is_left_pending(
+    kwargs: dict[str, Any],
+) -> None:
+    started: list[asyncio.Task[Any]] = []
+
+    async def target(payload: int) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        started.append(task)
+        if payload == 3:
+            await asyncio.sleep(0.01)
+            raise Fatal
+        await asyncio.sleep(30)  # the others would wait long: they must be cancelled
+
+    with pytest.raises(Fatal):
+        await AgentPerf().run(target, n=8, warmup=0, **kwargs)
+    assert len(set(started)) >= 4
+    workers = [t for t in set(started) if not t.done() or not t.cancelled()]
+    # every other worker was cancelled *and awaited* before run() returned
+    assert all(t.done() for t in started)
+    assert len(workers) == 1  # only the one that raised Fatal ended otherwise
+    assert isinstance(workers[0].exception(), Fatal)
+
+
+@pytest.mark.asyncio
+async def test_cancelling_a_run_cancels_and_awaits_its_workers() -> None:
+    started: list[asyncio.Task[Any]] = []
+    running = asyncio.Event()
+
+    async def target(payload: int) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        started.append(task)
+        running.set()
+        await asyncio.sleep(30)
+
+    run = asyncio.get_running_loop().create_task(
+        AgentPerf().run(target, n=8, concurrency=4, warmup=0)
+    )
+    await running.wait()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert started
+    assert all(t.done() and t.cancelled() for t in started)
+
+
 # -- open loop ----------------------------------------------------------------------------
 
 
@@ -166,6 +251,39 @@ async def test_open_loop_reports_offered_and_achieved_rate() -> None:
     assert result.completed == 100
     assert result.achieved_rate > 0.0
     assert result.extra["arrival"] == "poisson"
+
+
+@pytest.mark.asyncio
+async def test_achieved_rate_leaves_out_the_drain_after_the_last_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """21 tasks of 0.5 s at 20/s: started over 1 s, finished over 1.5 s.
+
+    Tasks per second over the whole window (21 / 1.5 s = 14/s) would read as a shortfall;
+    over the starts (20 intervals in 1 s) it is the offered 20/s, and that is what the
+    self-check compares with the offered rate.
+    """
+    judged: list[RunFigures] = []
+    real_judge = load.judge
+
+    def spy(observed: Any, figures: RunFigures) -> Any:
+        judged.append(figures)
+        return real_judge(observed, figures)
+
+    monkeypatch.setattr(load, "judge", spy)
+
+    async def slow(payload: Any) -> None:
+        await asyncio.sleep(0.5)
+
+    result = await AgentPerf().run(slow, n=21, rate=20, warmup=0)
+    (figures,) = judged
+    assert result.extra["achieved_rate"] == figures.achieved_rate
+    assert figures.achieved_rate is not None
+    assert figures.achieved_rate <= 20.0 * (1 + 1e-9)  # never starts before the schedule
+    assert figures.achieved_rate == pytest.approx(20.0, rel=0.2)  # 200 ms of slack at the end
+    assert result.duration > 1.5  # the drain is in the window (and in throughput)...
+    assert result.total / result.duration < 0.75 * figures.achieved_rate  # ...not in the rate
+    assert not any("offered" in w for w in result.warnings)
 
 
 @pytest.mark.asyncio
@@ -226,13 +344,21 @@ class FakeMock:
         await asyncio.sleep(self.latency)
 
 
+def closed_efficiency(result: PerfResult, workers: int) -> float:
+    """Injected latency over the workers' time (the closed-loop definition)."""
+    assert result.mean_injected_latency is not None
+    return result.mean_injected_latency * result.total / (workers * result.duration)
+
+
 @pytest.mark.asyncio
 async def test_efficiency_of_a_target_that_sleeps_a_fixed_time() -> None:
     mock = FakeMock(0.02)
     result = await AgentPerf(mock=mock).run(mock.call, n=200, concurrency=10, warmup=20)
     assert result.mean_injected_latency == pytest.approx(0.02)  # warm-up excluded
     assert result.efficiency is not None
-    assert 0.6 < result.efficiency <= 1.05
+    assert result.efficiency == pytest.approx(closed_efficiency(result, 10))
+    # each task waits at least its injected latency, so the workers are never less busy
+    assert 0.1 < result.efficiency <= 1.0 + 1e-9
 
     async def overhead(payload: Any) -> None:  # the same call plus as much again of own work
         await mock.call(payload)
@@ -240,7 +366,26 @@ async def test_efficiency_of_a_target_that_sleeps_a_fixed_time() -> None:
 
     slower = await AgentPerf(mock=mock).run(overhead, n=100, concurrency=10, warmup=0)
     assert slower.efficiency is not None
-    assert slower.efficiency < 0.75 * result.efficiency
+    assert slower.efficiency == pytest.approx(closed_efficiency(slower, 10))
+    # half of every task is the agent's own: at most injected / latency = 0.02 / 0.04
+    assert slower.mean_injected_latency is not None
+    assert slower.efficiency <= slower.mean_injected_latency / slower.latency.mean + 1e-9
+    assert slower.efficiency <= 0.5 + 1e-3
+
+
+@pytest.mark.asyncio
+async def test_efficiency_counts_the_workers_that_ran_not_the_concurrency_asked() -> None:
+    mock = FakeMock(0.05)
+    # 5 tasks at concurrency=10 run on 5 workers: a perfect agent is not "50% efficient"
+    few = await AgentPerf(mock=mock).run(mock.call, n=5, concurrency=10, warmup=0)
+    assert few.efficiency == pytest.approx(closed_efficiency(few, 5))
+    assert few.efficiency is not None
+    assert few.efficiency <= 1.0 + 1e-9
+    # memory rounds of 4 tasks at concurrency=8: 4 workers per round
+    sampler = FakeSampler([(4, True), (4, False), (4, False), (4, False)])
+    rounds = await AgentPerf(mock=mock, memory=sampler).run(mock.call, n=12, concurrency=8)
+    assert rounds.total == 12
+    assert rounds.efficiency == pytest.approx(closed_efficiency(rounds, 4))
 
 
 @pytest.mark.asyncio
@@ -248,7 +393,10 @@ async def test_efficiency_in_open_loop_and_without_a_mock() -> None:
     mock = FakeMock(0.01)
     result = await AgentPerf(mock=mock).run(mock.call, n=100, rate=300, warmup=0)
     assert result.efficiency is not None
-    assert 0.5 < result.efficiency <= 1.05
+    assert result.mean_injected_latency is not None
+    # Little's law with the measured number in flight: mean injected / mean latency
+    assert result.efficiency == pytest.approx(result.mean_injected_latency / result.latency.mean)
+    assert 0.05 < result.efficiency <= 1.0 + 1e-9
     assert (await AgentPerf().run(mock.call, n=5)).efficiency is None
 
 
@@ -323,6 +471,51 @@ async def test_bookkeeping_does_not_grow_between_memory_samples() -> None:
     blocks = [b for _, warm, b in sampler.calls if not warm]
     growth_per_task = (blocks[-1] - blocks[0]) / 4000
     assert growth_per_task < 0.01  # no allocation per recorded task
+
+
+class BlockSampler(FakeSampler):
+    """Records ``sys.getallocatedblocks()`` into a preallocated array (itself grows not)."""
+
+    def __init__(self, plan: list[tuple[int, bool]]) -> None:
+        super().__init__(plan)
+        self.blocks = array("q", bytes(8 * (len(plan) + 1)))
+        self.taken = 0
+
+    def sample(self, tasks_done: int, *, warmup: bool) -> None:
+        gc.collect()
+        self.blocks[self.taken] = sys.getallocatedblocks()
+        self.taken += 1
+
+    def diagnostic_round(self) -> None:
+        return None
+
+
+async def slow_no_op(payload: Any) -> None:
+    await asyncio.sleep(0.02)  # the monitor samples the loop lag many times per round
+
+
+@pytest.mark.parametrize("kwargs", [{"concurrency": 2}, {"rate": 100}], ids=["closed", "open"])
+@pytest.mark.asyncio
+async def test_memory_rounds_leave_no_block_behind(kwargs: dict[str, Any]) -> None:
+    """Between samples the engine, its monitor included, keeps no new object: the lags
+    go into a preallocated array, the measured sums too, and no per-round gather."""
+    warm, measured = 3, 20
+    sampler = BlockSampler([(4, True)] * warm + [(4, False)] * measured)
+    result = await AgentPerf(memory=sampler).run(slow_no_op, n=4 * measured, **kwargs)
+    assert result.total == 4 * measured
+    assert sampler.taken == 1 + warm + measured
+    after_warmup = sampler.blocks[warm]
+    growth = [b - after_warmup for b in sampler.blocks[warm + 1 :]]
+    assert max(growth) - min(min(growth), 0) <= 2, growth  # flat, not one block per lag
+
+
+@pytest.mark.asyncio
+async def test_a_slow_no_op_target_is_not_a_memory_leak() -> None:
+    result = await AgentPerf(memory=MemoryTracker()).run(slow_no_op, n=250, concurrency=1)
+    report = result.memory
+    assert report is not None
+    assert not report.leak, report.reason
+    assert report.blocks_per_task < 0.05
 
 
 class FakeProgress:

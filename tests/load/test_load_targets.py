@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from pytest_agentperf import targets
 from pytest_agentperf.errors import TargetError
 from pytest_agentperf.load import AgentPerf
-from pytest_agentperf.targets import adapt_target, first_token
+from pytest_agentperf.targets import adapt_target, first_token, judge_task_result
 from reference_agent import BaseAgent, Task
+from reference_agent.task import TaskStatus
 
 
 async def handle(payload: Any) -> Any:
@@ -94,7 +97,18 @@ async def test_run_rejects_before_running_anything() -> None:
 
 
 def test_first_token_outside_a_run_does_nothing() -> None:
-    first_token()
+    context = contextvars.copy_context()
+    assert context.run(first_token) is None  # no error
+    assert targets._SLOT not in context  # and no first-token slot made up
+
+
+@pytest.mark.asyncio
+async def test_first_token_before_or_after_a_run_does_not_reach_its_results() -> None:
+    first_token()  # outside any run: nothing to mark
+    result = await AgentPerf().run(handle, n=5, concurrency=2, warmup=0)
+    first_token()  # the run is over: its tasks' slots are gone with its workers
+    assert result.ttft is None
+    assert targets._SLOT.get(None) is None  # the run set slots in its workers' contexts only
 
 
 # -- reference_agent-like agents (duck-typed: submit, run, statistics) ---------------------
@@ -164,6 +178,24 @@ async def test_an_async_generator_is_a_stream_whose_first_item_is_ttft() -> None
     assert result.ttft is not None
     assert result.ttft.count == 20
     assert result.ttft.p50 < result.latency.p50
+
+
+@dataclass
+class Judged:
+    status: Any
+    error: Any = None
+
+
+def test_judging_task_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(targets, "_COMPLETED", targets._UNSET)  # as in a fresh process
+    assert judge_task_result(Judged(None)) == "NONE"  # no status is not a success
+    assert judge_task_result(object()) == "NONE"
+    assert judge_task_result(Judged(TaskStatus.COMPLETED)) is None  # the enum: identity
+    assert judge_task_result(Judged(Status("COMPLETED"))) is None  # duck-typed: by name
+    assert judge_task_result(Judged("completed")) is None
+    assert judge_task_result(Judged(TaskStatus.FAILED, ValueError("x"))) == "ValueError"
+    assert judge_task_result(Judged(TaskStatus.TIMED_OUT)) == "TIMED_OUT"
+    assert judge_task_result(Judged(Status("REJECTED"), "QueueFull")) == "QueueFull"
 
 
 # -- the real reference_agent.BaseAgent ---------------------------------------------------

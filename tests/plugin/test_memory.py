@@ -68,7 +68,9 @@ def test_rounds_leak(memory_tracker, mock_llm):
             for _ in range(size):
                 KEPT.append(bytes(1024))  # the leak
     assert rounds.report.leak
-    assert 900 < rounds.report.per_task_bytes < 1500
+    # One bytes object kept per task: the block count is exact, where the byte figure
+    # depends on how much freed heap a long-lived process has left to refill.
+    assert 0.9 < rounds.report.blocks_per_task < 1.3, rounds.report.describe()
     memory_tracker.assert_no_leak(max_mb=1)
 
 
