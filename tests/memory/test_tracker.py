@@ -261,3 +261,27 @@ def test_a_block_of_bookkeeping_per_short_round_is_not_a_leak() -> None:
     assert report.blocks_per_task >= 0.05  # the per-task rule alone would call it a leak
     assert not report.leak
     assert "blocks in all" in report.reason
+
+
+def test_the_first_sample_freezes_the_heap_instead_of_walking_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[int, ...]] = []
+    real_collect = gc.collect
+
+    def collect(*args: int) -> int:
+        calls.append(args)
+        return real_collect(*args)
+
+    monkeypatch.setattr(gc, "collect", collect)
+    tracker = MemoryTracker(diagnose=False)
+    plan = tracker.plan(1000)
+    tracker.sample(0, warmup=True)
+    assert calls == [(0,)]  # young objects only; the rest is frozen as it is
+    assert gc.get_freeze_count() > 0
+    done = 0
+    for size, warm in plan:
+        done += size
+        tracker.sample(done, warmup=warm)
+    assert calls[1:] == [()] * len(plan)  # a full (cheap, unfrozen-only) collection each
+    assert gc.get_freeze_count() == 0  # thawed after the last planned sample
