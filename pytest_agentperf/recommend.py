@@ -28,8 +28,9 @@ def _efficiency(test: str, r: PerfResult) -> str | None:
     ideal = r.throughput / r.efficiency if r.efficiency > 0 else float("nan")
     return (
         f"{test}: throughput {format_rate(r.throughput)} is {r.efficiency:.0%} of the "
-        f"{format_rate(ideal)} that Little's law allows at concurrency {r.concurrency} with "
-        f"{format_duration(r.mean_injected_latency)} of LLM latency per task; the agent's own "
+        f"{format_rate(ideal)} that Little's law allows for the workers that ran (concurrency "
+        f"up to {r.concurrency}) with {format_duration(r.mean_injected_latency)} of LLM "
+        "latency per task; the agent's own "
         "overhead, a connection-pool limit or the load generator is the bottleneck: profile "
         "the hot path or raise the limits."
     )

@@ -19,11 +19,11 @@ above the measurement's resolution: the fitted bytes growth is at least ``min_gr
 (256 KiB by default: a clean agent's heap creeps by ~50-80 KiB, then stops), or objects
 accumulate at ``min_blocks_per_task`` or more (0.05: one object kept per 20 tasks) and at
 least ``MIN_BLOCKS_GROWTH`` (32) objects in all, so a block or two of bookkeeping per round
-is not a leak in a short run. And the
-growth must persist: over the second half of the measured rounds the slope must still be at
-least half of the whole run's, because a bounded structure that fills up during the run (a
-cache of 1,024 entries, a latency reservoir of 4,096 samples) grows and then levels off,
-while a leak keeps growing.
+is not a leak in a short run. And the growth must persist: over the second half of the
+measured rounds the slope must still be significant (its interval above zero) and at least
+half of the whole run's, because a bounded structure that fills up during the run (a cache
+of 1,024 entries, a latency reservoir of 4,096 samples) grows and then levels off, while a
+leak keeps growing.
 """
 
 from __future__ import annotations
@@ -62,6 +62,11 @@ class RoundSampler(Protocol):
     def sample(self, tasks_done: int, *, warmup: bool) -> None: ...
     def diagnostic_round(self) -> AbstractContextManager[None] | None: ...
     def report(self) -> MemoryReport: ...
+
+
+def _persists(late: SlopeFit, whole: SlopeFit) -> bool:
+    """Whether growth goes on in the second half: significant there too, at half the rate."""
+    return late.excludes_zero and late.slope >= PERSIST_FRACTION * whole.slope
 
 
 class _Series:
@@ -348,8 +353,9 @@ class MemoryTracker:
         late = self._late_fits(window) if (by_bytes or by_blocks) else None
         if late is not None:
             # A leak keeps growing; a bounded cache or buffer filling up levels off.
-            stopped = (not by_bytes or late[0].slope < PERSIST_FRACTION * bytes_fit.slope) and (
-                not by_blocks or late[1].slope < PERSIST_FRACTION * blocks_fit.slope
+            stopped = not (
+                (by_bytes and _persists(late[0], bytes_fit))
+                or (by_blocks and _persists(late[1], blocks_fit))
             )
             if stopped:
                 why = (

@@ -45,7 +45,7 @@ def test_low_efficiency_quotes_the_ideal() -> None:
     assert "test_slow" in text
     assert "50%" in text
     assert "2,000/s" in text  # 1000 / 0.5: what Little's law allows
-    assert "concurrency 100" in text
+    assert "concurrency up to 100" in text
 
 
 def test_long_tail() -> None:
