@@ -23,8 +23,8 @@ import time
 from typing import Any
 
 from pytest_agentperf.baseline import compare, parse_fail_expr
-from pytest_agentperf.result import LatencySummary, PerfResult, WindowStats
-from pytest_agentperf.significance import quantile
+from pytest_agentperf.result import PerfResult, WindowStats
+from pytest_agentperf.stats import summarize
 
 RULES = parse_fail_expr("p50:10%,p95:10%,throughput:-10%")
 MEDIAN, SIGMA = 0.020, 0.45  # lognormal: p99 = median * exp(2.326 * sigma) ~ 57 ms
@@ -49,18 +49,7 @@ async def _engine_run(seed: int, factor: float, n: int, concurrency: int) -> Per
 def _synthetic_run(seed: int, factor: float, n: int, concurrency: int) -> PerfResult:
     rng = random.Random(seed)
     xs = [rng.lognormvariate(math.log(MEDIAN), SIGMA) * factor for _ in range(n)]
-    srt = sorted(xs)
-    lat = LatencySummary(
-        count=n,
-        mean=statistics.fmean(xs),
-        min=srt[0],
-        p50=quantile(srt, 0.5),
-        p90=quantile(srt, 0.9),
-        p95=quantile(srt, 0.95),
-        p99=quantile(srt, 0.99),
-        p999=quantile(srt, 0.999),
-        max=srt[-1],
-    )
+    lat = summarize(xs)
     rate = concurrency / lat.mean
     windows = tuple(
         WindowStats(i, i + 1, 0, 0, rng.gauss(rate, rate * 0.03), lat.p50, lat.p95)

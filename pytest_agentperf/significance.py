@@ -22,12 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from pytest_agentperf.stats import percentile
+
 __all__ = [
     "Alternative",
     "TestResult",
     "mann_whitney_u",
     "norm_sf",
-    "quantile",
     "quantile_test",
     "quantile_test_applies",
     "two_proportion_test",
@@ -115,16 +116,6 @@ def mann_whitney_u(
     return TestResult(u1, p, u1 / (n1 * n2))
 
 
-def quantile(sorted_values: Sequence[float], q: float) -> float:
-    """The ``q`` quantile of already sorted values, linearly interpolated (numpy's default)."""
-    if not sorted_values:
-        return math.nan
-    position = q * (len(sorted_values) - 1)
-    lo = math.floor(position)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (position - lo)
-
-
 def _log_quantile_and_se(sorted_values: Sequence[float], q: float) -> tuple[float, float]:
     """log of the ``q`` quantile and its standard error from the order-statistic CI.
 
@@ -137,7 +128,7 @@ def _log_quantile_and_se(sorted_values: Sequence[float], q: float) -> tuple[floa
     lo = max(0, math.floor(n * q - half) - 1)
     hi = min(n - 1, math.ceil(n * q + half) - 1)
     low, high = math.log(sorted_values[lo]), math.log(sorted_values[hi])
-    return math.log(quantile(sorted_values, q)), (high - low) / (2.0 * _Z95)
+    return math.log(percentile(sorted_values, q)), (high - low) / (2.0 * _Z95)
 
 
 def quantile_test_applies(n: int, q: float) -> bool:

@@ -8,30 +8,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pytest_agentperf.result import (
-    LatencySummary,
     MemoryReport,
     MemorySample,
     PerfResult,
     WindowStats,
 )
-from pytest_agentperf.significance import quantile
+from pytest_agentperf.stats import summarize
 
 MakeResult = Callable[..., PerfResult]
-
-
-def summary(samples: Sequence[float]) -> LatencySummary:
-    xs = sorted(samples)
-    return LatencySummary(
-        count=len(xs),
-        mean=sum(xs) / len(xs),
-        min=xs[0],
-        p50=quantile(xs, 0.5),
-        p90=quantile(xs, 0.9),
-        p95=quantile(xs, 0.95),
-        p99=quantile(xs, 0.99),
-        p999=quantile(xs, 0.999),
-        max=xs[-1],
-    )
 
 
 def build_result(
@@ -45,7 +29,7 @@ def build_result(
     memory: MemoryReport | None = None,
 ) -> PerfResult:
     """A closed-loop result whose figures are exactly those of ``samples`` and ``windows``."""
-    lat = summary(samples)
+    lat = summarize(samples)
     throughput = sum(windows) / len(windows) if windows else concurrency / lat.mean
     series = tuple(
         WindowStats(

@@ -8,11 +8,11 @@ import pytest
 from pytest_agentperf.significance import (
     mann_whitney_u,
     norm_sf,
-    quantile,
     quantile_test,
     quantile_test_applies,
     two_proportion_test,
 )
+from pytest_agentperf.stats import percentile
 
 
 def test_norm_sf_known_values() -> None:
@@ -46,11 +46,11 @@ def test_mann_whitney_matches_scipy_with_ties(alternative: str) -> None:
     assert ours.p_value == pytest.approx(float(theirs.pvalue), rel=1e-9, abs=1e-15)
 
 
-def test_quantile_matches_numpy() -> None:
+def test_percentile_matches_numpy() -> None:
     np = pytest.importorskip("numpy")
     values = sorted(random.Random(3).random() for _ in range(101))
     for q in (0.0, 0.5, 0.9, 0.95, 0.99, 1.0):
-        assert quantile(values, q) == pytest.approx(float(np.quantile(values, q)))
+        assert percentile(values, q) == pytest.approx(float(np.quantile(values, q)))
 
 
 def test_quantile_test_sees_a_tail_only_change() -> None:
