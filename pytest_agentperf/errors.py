@@ -42,3 +42,18 @@ class BaselineError(AgentPerfError):
 
 class CompareExprError(AgentPerfError, ValueError):
     """Raised when a ``--agentperf-compare-fail`` / ``--fail`` expression is invalid."""
+
+
+class MockConfigError(AgentPerfError, ValueError):
+    """Raised when the mock LLM is configured with a value it does not accept.
+
+    Latency models, faults, scripted replies, ``configure()`` and ``serve()`` arguments.
+    """
+
+
+class MemoryConfigError(AgentPerfError, ValueError):
+    """Raised when a ``MemoryTracker`` or its ``rounds()``/``track()`` get invalid arguments."""
+
+
+class ResultError(AgentPerfError, TypeError):
+    """Raised when ``agent_perf.record()`` or ``agent_perf.note()`` get a value they cannot keep."""

@@ -4,6 +4,7 @@ a real loopback server)."""
 
 from __future__ import annotations
 
+from pytest_agentperf.mockllm.counters import MockStats
 from pytest_agentperf.mockllm.faults import Faults, Outage
 from pytest_agentperf.mockllm.mock import DEFAULT_BASE_URL, MockLLM
 from pytest_agentperf.mockllm.models import (
@@ -15,8 +16,7 @@ from pytest_agentperf.mockllm.models import (
     PerToken,
     Uniform,
 )
-from pytest_agentperf.mockllm.replies import LLMRequest, Reply, Script, ToolCall
-from pytest_agentperf.mockllm.stats import MockStats
+from pytest_agentperf.mockllm.replies import LLMRequest, MockToolCall, Reply, Script, ToolCall
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -28,6 +28,7 @@ __all__ = [
     "LogNormal",
     "MockLLM",
     "MockStats",
+    "MockToolCall",
     "Normal",
     "Outage",
     "PerToken",

@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from pytest_agentperf.mockllm import providers as wire
+from pytest_agentperf.mockllm import wire
+from pytest_agentperf.mockllm.counters import Counters
 from pytest_agentperf.mockllm.faults import (
     CONNECTION_ERROR,
     DISCONNECT,
@@ -31,9 +32,8 @@ from pytest_agentperf.mockllm.faults import (
 )
 from pytest_agentperf.mockllm.models import LatencyModel
 from pytest_agentperf.mockllm.replies import LLMRequest, Reply, Script, ScriptBook
-from pytest_agentperf.mockllm.stats import Counters
 
-__all__ = ["Incoming", "MockCore", "Plan", "Settings"]
+__all__ = ["Incoming", "MockCore", "MockSettings", "Plan"]
 
 JSON_HEADERS: Final = (("content-type", "application/json"),)
 SSE_HEADERS: Final = (("content-type", "text/event-stream; charset=utf-8"),)
@@ -88,7 +88,7 @@ class Plan:
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
+class MockSettings:
     """Everything ``configure()`` sets, resolved."""
 
     latency: LatencyModel | None = None
@@ -104,12 +104,12 @@ class Settings:
 class MockCore:
     """Settings, random state and counters, and ``plan()``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: MockSettings) -> None:
         self.counters = Counters()
         self._models: dict[str, str] = {}
         self.apply(settings)
 
-    def apply(self, settings: Settings) -> None:
+    def apply(self, settings: MockSettings) -> None:
         """Adopt new settings; re-seeds and restarts fault schedules."""
         self.settings = settings
         self._rng = random.Random(f"agentperf-mockllm-latency-{settings.seed}")

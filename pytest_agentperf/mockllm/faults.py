@@ -20,6 +20,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from pytest_agentperf.errors import MockConfigError
 from pytest_agentperf.units import parse_duration, parse_fraction
 
 __all__ = ["KINDS", "FaultPlanner", "FaultSpec", "Faults", "Outage"]
@@ -50,9 +51,11 @@ class Outage:
         start = parse_duration(self.start, "Outage(start=...)")
         end = parse_duration(self.end, "Outage(end=...)")
         if end <= start:
-            raise ValueError(f"Outage(end={self.end!r}) must be after start={self.start!r}.")
+            raise MockConfigError(f"Outage(end={self.end!r}) must be after start={self.start!r}.")
         if not 400 <= self.status <= 599:
-            raise ValueError(f"Outage(status={self.status!r}) must be an HTTP error (400-599).")
+            raise MockConfigError(
+                f"Outage(status={self.status!r}) must be an HTTP error (400-599)."
+            )
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "end", end)
 
@@ -69,7 +72,7 @@ def _spec(value: FaultSpec, name: str) -> float | frozenset[int] | Callable[[int
         isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value
     ):
         return frozenset(value)
-    raise ValueError(
+    raise MockConfigError(
         f"Faults({name}={value!r}) is not a fault spec; use a fraction such as 0.01 or '1%', "
         "a collection of call indices, or a callable taking the call index."
     )
@@ -102,7 +105,7 @@ class Faults:
         specs = {kind: _spec(getattr(self, kind), kind) for kind in KINDS}
         total = math.fsum(v for v in specs.values() if isinstance(v, float))
         if total > 1.0 + 1e-9:
-            raise ValueError(f"Faults(...) rates add up to {total:g}; their sum must be <= 1.")
+            raise MockConfigError(f"Faults(...) rates add up to {total:g}; their sum must be <= 1.")
         object.__setattr__(self, "specs", specs)
         object.__setattr__(
             self, "retry_after", parse_duration(self.retry_after, "Faults(retry_after=...)")
@@ -110,12 +113,12 @@ class Faults:
         object.__setattr__(self, "hang", parse_duration(self.hang, "Faults(hang=...)"))
         codes = tuple(self.server_error_codes)
         if not codes or any(not 500 <= c <= 599 for c in codes):
-            raise ValueError(
+            raise MockConfigError(
                 f"Faults(server_error_codes={self.server_error_codes!r}) must be 5xx statuses."
             )
         object.__setattr__(self, "server_error_codes", codes)
         if any(not isinstance(o, Outage) for o in self.outages):
-            raise ValueError(f"Faults(outages={self.outages!r}) must be Outage(...) objects.")
+            raise MockConfigError(f"Faults(outages={self.outages!r}) must be Outage(...) objects.")
 
     @property
     def active(self) -> bool:

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
-from pytest_agentperf.mockllm.core import MockCore, Settings
+from pytest_agentperf.errors import MockConfigError
+from pytest_agentperf.mockllm.core import MockCore, MockSettings
+from pytest_agentperf.mockllm.counters import Counters, MockStats
 from pytest_agentperf.mockllm.faults import Faults
 from pytest_agentperf.mockllm.models import LatencyLike, as_model
 from pytest_agentperf.mockllm.replies import as_scripts
 from pytest_agentperf.mockllm.server import MockServer, check_loopback
-from pytest_agentperf.mockllm.stats import Counters, MockStats
 from pytest_agentperf.mockllm.transports import HTTPX, HttpxFront, MockRouter, MockTransport
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def _output_tokens(value: object) -> int | tuple[int, int]:
         and 1 <= value[0] <= value[1]
     ):
         return (value[0], value[1])
-    raise ValueError(
+    raise MockConfigError(
         f"configure(output_tokens={value!r}) is not accepted; use an int >= 1 or a range "
         "(low, high) with 1 <= low <= high."
     )
@@ -55,19 +56,19 @@ def _output_tokens(value: object) -> int | tuple[int, int]:
 def _embedding_dim(value: object) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return value
-    raise ValueError(f"configure(embedding_dim={value!r}) must be an int >= 1.")
+    raise MockConfigError(f"configure(embedding_dim={value!r}) must be an int >= 1.")
 
 
 def _seed(value: object) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise ValueError(f"configure(seed={value!r}) must be an int.")
+    raise MockConfigError(f"configure(seed={value!r}) must be an int.")
 
 
 def _faults(value: object) -> Faults | None:
     if value is None or isinstance(value, Faults):
         return value
-    raise ValueError(f"configure(faults={value!r}) must be a Faults(...) or None.")
+    raise MockConfigError(f"configure(faults={value!r}) must be a Faults(...) or None.")
 
 
 class MockLLM:
@@ -93,7 +94,7 @@ class MockLLM:
         respx_using: str = "httpx",
     ) -> None:
         self._base_url = base_url.rstrip("/")
-        self._core = MockCore(Settings())
+        self._core = MockCore(MockSettings())
         self.configure(
             latency=latency,
             ttft=ttft,
@@ -154,7 +155,7 @@ class MockLLM:
         return self
 
     @property
-    def settings(self) -> Settings:
+    def settings(self) -> MockSettings:
         """The resolved configuration."""
         return self._core.settings
 

@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from pytest_agentperf.errors import MockConfigError
 from pytest_agentperf.units import parse_duration
 
 __all__ = [
@@ -87,7 +88,7 @@ class Uniform(LatencyModel):
         low = _duration(self.low, "Uniform", "low")
         high = _duration(self.high, "Uniform", "high")
         if high < low:
-            raise ValueError(
+            raise MockConfigError(
                 f"Uniform(high={self.high!r}) is below low={self.low!r}; high must be >= low."
             )
         _set(self, "low", low)
@@ -139,9 +140,9 @@ class LogNormal(LatencyModel):
         median = _duration(self.median, "LogNormal", "median")
         p99 = _duration(self.p99, "LogNormal", "p99")
         if median <= 0:
-            raise ValueError(f"LogNormal(median={self.median!r}) must be above zero.")
+            raise MockConfigError(f"LogNormal(median={self.median!r}) must be above zero.")
         if p99 < median:
-            raise ValueError(
+            raise MockConfigError(
                 f"LogNormal(p99={self.p99!r}) is below median={self.median!r}; "
                 "p99 must be >= median."
             )
@@ -166,7 +167,7 @@ class Empirical(LatencyModel):
 
     def __post_init__(self) -> None:
         if isinstance(self.samples, str) or not self.samples:
-            raise ValueError(
+            raise MockConfigError(
                 f"Empirical(samples={self.samples!r}) needs a non-empty sequence of durations."
             )
         parsed = tuple(
@@ -212,7 +213,7 @@ def as_model(value: LatencyLike, param: str) -> LatencyModel | None:
             return None
         return value
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(
+        raise MockConfigError(
             f"configure({param}={value!r}) is not a latency; use a model such as "
             "Fixed('20ms'), LogNormal('60ms', '300ms'), a duration string or seconds."
         )

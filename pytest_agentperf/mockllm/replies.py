@@ -22,8 +22,11 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
 
+from pytest_agentperf.errors import MockConfigError
+
 __all__ = [
     "LLMRequest",
+    "MockToolCall",
     "Reply",
     "ReplyLike",
     "Script",
@@ -59,8 +62,11 @@ def split_tokens(text: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class ToolCall:
-    """A function call the model makes: ``ToolCall("get_weather", {"city": "Paris"})``."""
+class MockToolCall:
+    """A function call the mock model makes: ``MockToolCall("get_weather", {"city": "Paris"})``.
+
+    Also exported as ``ToolCall`` (the name the first releases used).
+    """
 
     name: str
     arguments: Mapping[str, Any] | str = field(default_factory=dict)
@@ -72,6 +78,9 @@ class ToolCall:
         if isinstance(self.arguments, str):
             return self.arguments
         return json.dumps(dict(self.arguments), separators=(",", ":"))
+
+
+ToolCall = MockToolCall
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +107,7 @@ def as_reply(value: ReplyLike, where: str) -> Reply:
         return Reply(text=value)
     if isinstance(value, ToolCall):
         return Reply(tool_calls=(value,))
-    raise ValueError(f"{where}: {value!r} is not a reply; use a str, ToolCall or Reply.")
+    raise MockConfigError(f"{where}: {value!r} is not a reply; use a str, ToolCall or Reply.")
 
 
 class LLMRequest:
@@ -179,7 +188,7 @@ class Script:
             self.reply if isinstance(self.reply, list | tuple) else (self.reply,)
         )  # a lone reply is a sequence of one
         if not items:
-            raise ValueError(f"Script(reply={self.reply!r}) needs at least one reply.")
+            raise MockConfigError(f"Script(reply={self.reply!r}) needs at least one reply.")
         return tuple(as_reply(item, f"Script(reply=...)[{i}]") for i, item in enumerate(items))
 
     def matches(self, request: LLMRequest) -> bool:
@@ -223,7 +232,7 @@ def as_scripts(value: object) -> list[Script]:
         return [Script(None, value)]
     if isinstance(value, list | tuple) and all(isinstance(v, Script) for v in value):
         return list(value)
-    raise ValueError(
+    raise MockConfigError(
         f"configure(replies={value!r}) is not accepted; use a str, Reply, ToolCall, "
         "Script(match, reply) or a list of Script."
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 import h11
 
+from pytest_agentperf.errors import MockConfigError
 from pytest_agentperf.mockllm.core import Incoming, MockCore, Plan
 from pytest_agentperf.mockllm.faults import CONNECTION_ERROR
 
@@ -33,7 +34,7 @@ def check_loopback(host: str) -> str:
     except ValueError:
         loopback = False
     if not loopback:
-        raise ValueError(
+        raise MockConfigError(
             f"serve(host={host!r}) is not a loopback address; the mock LLM only listens on "
             "127.0.0.1, ::1 or localhost."
         )
