@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import pytest_agentperf
 import reference_agent
 
@@ -13,20 +15,33 @@ def test_all_is_sorted_and_importable() -> None:
             assert hasattr(module, name), f"{module.__name__}.{name}"
 
 
-def test_design_names_are_exported() -> None:
-    # The names DESIGN.md promises users.
+def test_the_names_users_type_are_exported() -> None:
+    # The public contract: what the README, the docs and the examples import.
     for name in (
-        "budget",
-        "Faults",
-        "LogNormal",
-        "Fixed",
-        "Uniform",
-        "Normal",
-        "Empirical",
-        "PerToken",
-        "MockLLM",
-        "PerfResult",
         "AgentPerf",
+        "Empirical",
+        "Faults",
+        "Fixed",
+        "LatencySummary",
+        "LogNormal",
+        "MemoryReport",
+        "MemoryTracker",
+        "MockLLM",
+        "MockStats",
+        "Normal",
+        "Outage",
+        "PerToken",
+        "PerfResult",
+        "Reply",
+        "Script",
+        "SelfCheck",
+        "SweepResult",
+        "ToolCall",
+        "Uniform",
+        "WindowStats",
+        "budget",
+        "first_token",
+        "merge",
     ):
         assert name in pytest_agentperf.__all__
     for name in (
@@ -47,3 +62,35 @@ def test_public_objects_belong_to_the_package() -> None:
         obj = getattr(pytest_agentperf, name)
         module = getattr(obj, "__module__", "pytest_agentperf")
         assert module.startswith("pytest_agentperf"), (name, module)
+
+
+def test_the_plugin_surface_users_type(pytester: pytest.Pytester) -> None:
+    """Fixtures, markers and options keep their names (the entry point finds them)."""
+    fixtures = pytester.runpytest("--fixtures")
+    for fixture in ("agent_perf", "mock_llm", "memory_tracker", "async_benchmark"):
+        fixtures.stdout.fnmatch_lines([f"{fixture} -- *"])
+    markers = pytester.runpytest("--markers")
+    for marker in ("agentperf", "throughput", "latency", "memory_growth", "error_rate"):
+        markers.stdout.fnmatch_lines([f"@pytest.mark.{marker}(*"])
+    help_text = pytester.runpytest("--help").stdout.str()
+    for option in (
+        "--agentperf",
+        "--agentperf-json",
+        "--agentperf-html",
+        "--agentperf-save",
+        "--agentperf-compare",
+        "--agentperf-compare-fail",
+        "--agentperf-scale",
+        "--agentperf-seed",
+        "--agentperf-budget",
+    ):
+        assert f"{option} " in help_text or f"{option}=" in help_text, option
+
+
+def test_the_console_script_and_entry_point_are_declared() -> None:
+    from importlib.metadata import entry_points
+
+    plugins = {e.name: e.value for e in entry_points(group="pytest11")}
+    assert plugins.get("agentperf") == "pytest_agentperf.plugin"
+    scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
+    assert scripts.get("agentperf") == "pytest_agentperf.cli:main"
