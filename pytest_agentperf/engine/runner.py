@@ -40,7 +40,8 @@ class AgentPerf:
     ``scale`` multiplies ``n``, ``duration`` and factory-generated task counts (never below
     one task); ``seed`` seeds Poisson arrivals; ``mock`` (a ``MockLLM``) enables efficiency;
     ``memory`` runs the workload in the sampler's rounds; ``progress`` gets live updates;
-    ``max_records`` bounds the per-task records kept per run (beyond it they are sampled).
+    ``max_records`` bounds the per-task records kept per run (beyond it they are sampled);
+    ``freeze_gc`` freezes the heap around each phase (``docs/engine.md``: garbage collection).
 
     Every result lands in ``results`` and every noted figure in ``figures``: under pytest
     the plugin checks the test's budgets against them and reports them.
@@ -57,6 +58,7 @@ class AgentPerf:
         memory: RoundSampler | None = None,
         progress: ProgressSink | None = None,
         max_records: int = DEFAULT_MAX_RECORDS,
+        freeze_gc: bool = True,
     ) -> None:
         if not scale > 0:
             raise LoadConfigError(f"AgentPerf(scale={scale!r}): the scale must be > 0.")
@@ -66,6 +68,7 @@ class AgentPerf:
         self.memory = memory
         self.progress = progress
         self.max_records = max_records
+        self.freeze_gc = freeze_gc
         self.results: list[PerfResult] = []
         self.figures: dict[str, Figure] = {}
 
@@ -106,7 +109,9 @@ class AgentPerf:
             seed=self.seed,
             memory=self.memory is not None,
         )
-        instruments = Instruments(self.mock, self.memory, self.progress, self.max_records)
+        instruments = Instruments(
+            self.mock, self.memory, self.progress, self.max_records, self.freeze_gc
+        )
         async with driving(target, driver):
             result = await Execution(driver, source, plan, instruments).execute()
         self.results.append(result)

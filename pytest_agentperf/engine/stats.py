@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from pytest_agentperf.engine.task_records import TaskRecords
 from pytest_agentperf.result import LatencySummary, WindowStats
 
 __all__ = [
     "RESERVOIR_SIZE",
+    "CpuAttribution",
+    "attribute_cpu",
     "efficiency",
     "percentile",
     "reservoir_indices",
@@ -70,11 +72,18 @@ def window_size(duration: float, max_windows: int = 60) -> float:
 
 
 def timeseries(
-    records: TaskRecords, start: float, duration: float, window: float | None = None
+    records: TaskRecords,
+    start: float,
+    duration: float,
+    window: float | None = None,
+    *,
+    cpu: Callable[[float, float], float] | None = None,
 ) -> tuple[WindowStats, ...]:
     """Per-window completions, errors, throughput, p50 and p95 (by finish time).
 
     Latency is from intended start. When the records are a sample, counts are scaled up.
+    ``cpu(lo, hi)`` gives the process CPU seconds between two ``perf_counter`` instants
+    (each window's ``cpu``; ``None`` without it, or where it returns NaN).
     """
     if records.kept == 0 or duration <= 0:
         return ()
@@ -104,9 +113,14 @@ def timeseries(
                 throughput=done / (hi - lo) if hi > lo else 0.0,
                 p50=percentile(ordered, 0.5),
                 p95=percentile(ordered, 0.95),
+                cpu=_finite(cpu(start + lo, start + hi)) if cpu is not None else None,
             )
         )
     return tuple(out)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def reservoir_indices(count: int, size: int = RESERVOIR_SIZE, seed: int = 0) -> list[int]:
@@ -149,3 +163,42 @@ def efficiency(
     if denominator <= 0:
         return None
     return Efficiency(injected_delta / denominator, injected_delta / tasks)
+
+
+@dataclass(frozen=True, slots=True)
+class CpuAttribution:
+    """A run's CPU per task (seconds) and who spent it: the harness's parts, the rest the
+    agent's (everything else the process ran: the agent, its client, its event loop)."""
+
+    per_task: float
+    parts: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def harness(self) -> float:
+        return math.fsum(self.parts.values())
+
+    @property
+    def agent(self) -> float:
+        return max(0.0, self.per_task - self.harness)
+
+
+def attribute_cpu(
+    process_cpu: float,
+    tasks: int,
+    *,
+    engine_per_task: float | None,
+    monitor: float,
+    mock: float | None,
+) -> CpuAttribution | None:
+    """Split ``process_cpu`` seconds over ``tasks`` tasks; ``None`` when nothing ran.
+
+    ``engine_per_task`` is the engine's timed bookkeeping per task (a sample's mean),
+    ``monitor`` and ``mock`` the seconds the monitor's ticks and the mock took in this
+    process (``None``: the mock does not account for itself, or there is none).
+    """
+    if tasks <= 0 or not process_cpu > 0:
+        return None
+    parts = {"engine": engine_per_task or 0.0, "monitor": monitor / tasks}
+    if mock is not None:
+        parts["mock"] = max(0.0, mock) / tasks
+    return CpuAttribution(process_cpu / tasks, parts)
