@@ -27,13 +27,22 @@ def _efficiency(test: str, r: PerfResult) -> str | None:
     if r.efficiency is None or r.efficiency >= LOW_EFFICIENCY or r.concurrency is None:
         return None
     ideal = r.throughput / r.efficiency if r.efficiency > 0 else float("nan")
-    return (
+    head = (
         f"{test}: throughput {format_rate(r.throughput)} is {r.efficiency:.0%} of the "
         f"{format_rate(ideal)} that Little's law allows for the workers that ran (concurrency "
         f"up to {r.concurrency}) with {format_duration(r.mean_injected_latency)} of LLM "
-        "latency per task; the agent's own "
-        "overhead, a connection-pool limit or the load generator is the bottleneck: profile "
-        "the hot path or raise the limits."
+        "latency per task; "
+    )
+    capacity = r.capacity_per_core
+    if capacity is not None and capacity < ideal:
+        return head + (
+            f"the agent's own CPU ({format_duration(r.agent_cpu_per_task)} per task) caps one "
+            f"core near {format_rate(capacity)}: cut its CPU per task (profile the hot path) "
+            "or spread the load over processes."
+        )
+    return head + (
+        "the agent's own overhead, a connection-pool limit or the load generator is the "
+        "bottleneck: profile the hot path or raise the limits."
     )
 
 
