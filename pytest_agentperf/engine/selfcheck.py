@@ -58,9 +58,10 @@ HARNESS_SHARE = 0.25
 STARVED = 0.10
 #: Without run-queue figures: the machine's CPUs busier than this (all processes).
 MACHINE_BUSY = 95.0
-#: Garbage collection worth a finding: this share of the process's CPU (or a pause like
-#: a notable lag).
+#: Garbage collection worth a finding: this share of the process's CPU, or one pause
+#: above GC_PAUSE_FLOOR and LAG_SHARE of the p50 latency.
 GC_SHARE = 0.10
+GC_PAUSE_FLOOR = 0.005
 #: Open loop: achieved below this share of offered, or this share of late starts.
 RATE_SHORTFALL = 0.95
 LATE_SHARE = 0.05
@@ -349,7 +350,7 @@ def _gc_finding(v: _Verdict) -> str | None:
     longest, total = max(o.gc_pause_max), math.fsum(o.gc_pause_total)
     process = (run.cpu_per_task or 0.0) * run.total
     p50 = run.latency.p50
-    like_lag = not math.isnan(p50) and longest > max(LAG_FLOOR, LAG_SHARE * p50)
+    like_lag = not math.isnan(p50) and longest > max(GC_PAUSE_FLOOR, LAG_SHARE * p50)
     if not (like_lag or (process > 0 and total > GC_SHARE * process) or _gc_stall(v)):
         return None
     gen = o.gc_pause_max.index(longest)

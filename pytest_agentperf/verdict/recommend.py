@@ -21,6 +21,7 @@ RecommendationRule = Callable[[str, PerfResult], str | None]
 LOW_EFFICIENCY = 0.7
 TAIL_RATIO = 5.0
 LATE_START_FRACTION = 0.01
+CPU_CAP_SHARE = 0.7
 
 
 def _efficiency(test: str, r: PerfResult) -> str | None:
@@ -34,7 +35,9 @@ def _efficiency(test: str, r: PerfResult) -> str | None:
         "latency per task; "
     )
     capacity = r.capacity_per_core
-    if capacity is not None and capacity < ideal:
+    # The agent's CPU is the limit when one core's worth of it is below the ideal and the
+    # run got near that cap (a serialised agent is far below it, whatever its CPU).
+    if capacity is not None and capacity < ideal and r.throughput >= CPU_CAP_SHARE * capacity:
         return head + (
             f"the agent's own CPU ({format_duration(r.agent_cpu_per_task)} per task) caps one "
             f"core near {format_rate(capacity)}: cut its CPU per task (profile the hot path) "

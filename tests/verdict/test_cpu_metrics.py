@@ -88,3 +88,7 @@ def test_low_efficiency_is_blamed_on_the_agents_cpu_when_it_caps_a_core() -> Non
     roomy = replace(slow, agent_cpu_per_task=100e-6)  # 10,000/s per core: something else
     (text,) = recommend([("t.py::test_a", [roomy])])
     assert "connection-pool limit" in text
+    # far below its CPU cap (a serialised agent): not the CPU either
+    serial = replace(slow, throughput=20.0, efficiency=0.01)
+    (text,) = recommend([("t.py::test_a", [serial])])
+    assert "connection-pool limit" in text
