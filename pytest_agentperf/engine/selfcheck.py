@@ -45,9 +45,12 @@ INTERVAL = 0.02
 PROGRESS_EVERY = 0.1
 #: Lags kept for the p99 (beyond this, a uniform sample of them): 4096 x 20 ms = 82 s.
 LAG_SAMPLE = 4096
-#: Loop lag p99 above this share of the measured p50 (and above LAG_FLOOR) is notable.
+#: Loop lag p99 above this share of the measured p50 (and above LAG_FLOOR) is notable:
+#: quoted in the CPU-bound finding, and (with LAG_FINDING instead) a finding of its own
+#: when the process was not CPU-bound.
 LAG_SHARE = 0.10
 LAG_FLOOR = 0.002
+LAG_FINDING = 0.25
 #: A single stall of the loop longer than this (and above half the measured p99) is named.
 STALL_FLOOR = 0.1
 #: The loop's thread running or waiting to run this share of one core: CPU-bound.
@@ -60,7 +63,7 @@ STARVED = 0.10
 MACHINE_BUSY = 95.0
 #: Garbage collection worth a finding: this share of the process's CPU, or one pause
 #: above GC_PAUSE_FLOOR and LAG_SHARE of the p50 latency.
-GC_SHARE = 0.10
+GC_SHARE = 0.20
 GC_PAUSE_FLOOR = 0.005
 #: Open loop: achieved below this share of offered, or this share of late starts.
 RATE_SHORTFALL = 0.95
@@ -375,9 +378,9 @@ def _gc_stall(v: _Verdict) -> bool:
 
 
 def _lag_finding(v: _Verdict) -> str | None:
-    if not v.lag_notable or v.cpu_bound or v.starved:
-        return None
     run, p50 = v.run, v.run.latency.p50
+    if v.cpu_bound or v.starved or not v.lag_notable or v.lag_p99 <= LAG_FINDING * p50:
+        return None
     text = (
         f"event-loop lag p99 was {_us(v.lag_p99)}, {v.lag_p99 / p50:.0%} of the measured p50 "
         f"latency ({_us(p50)}), though the process was not CPU-bound on average: "
