@@ -160,7 +160,7 @@ class _Phase:
         return self.source.next()
 
     async def closed_worker(self) -> None:
-        call, rec, clock = self.driver.call, self.rec, time.perf_counter
+        call, judge, rec, clock = self.driver.call, self.driver.judge, self.rec, time.perf_counter
         take, slot, nan, me = self.take, new_slot(), math.nan, asyncio.current_task()
         tick, cpu, overhead = time.thread_time, rec.harness_cpu, clock_overhead()
         payload = take()
@@ -168,36 +168,31 @@ class _Phase:
             slot[0] = nan
             t0 = clock()
             try:
-                result, error = await call(payload), None
+                result = await call(payload)
             except Exception as exc:
-                result, error = None, type(exc).__name__
+                rec.add(t0, t0, slot[0], clock(), rec.error_code(type(exc).__name__))
+                payload = take()
+                continue
             except asyncio.CancelledError:
                 if _cancelled(me):
                     raise  # the worker itself is being cancelled: stop
                 # the target raised it on its own (e.g. a cancelled inner task): its failure
-                result, error = None, "CancelledError"
+                rec.add(t0, t0, slot[0], clock(), rec.error_code("CancelledError"))
+                payload = take()
+                continue
             t1 = clock()
             # One task in SAMPLE_EVERY times the engine's own work on its thread CPU clock:
             # recording this task and taking the next payload (the task factory included).
             timed = not rec.count & SAMPLE_MASK
             c0 = tick() if timed else 0.0
-            self.record(result, error, t0, t0, slot[0], t1)
+            if judge is None:
+                rec.add(t0, t0, slot[0], t1, 0)
+            else:
+                self.judged(result, t0, t0, slot[0], t1)
             payload = take()
             if timed:
                 cpu[0] += tick() - c0 - overhead
                 cpu[1] += 1.0
-
-    def record(
-        self, result: Any, error: str | None, intended: float, t0: float, first: float, t1: float
-    ) -> None:
-        """Record one task: a failure by its error type, else judged (agents) or a success."""
-        rec = self.rec
-        if error is not None:
-            rec.add(intended, t0, first, t1, rec.error_code(error))
-        elif self.driver.judge is None:
-            rec.add(intended, t0, first, t1, 0)
-        else:
-            self.judged(result, intended, t0, first, t1)
 
     def judged(self, result: Any, intended: float, t0: float, first: float, t1: float) -> None:
         """Record an agent's ``TaskResult`` (status decides success; timings give TTFT)."""
@@ -226,8 +221,8 @@ class _Phase:
         return payload, intended
 
     async def open_worker(self) -> None:
-        rec, clock, sleep = self.rec, time.perf_counter, asyncio.sleep
-        call, slot, nan, me = self.driver.call, new_slot(), math.nan, asyncio.current_task()
+        call, judge, rec, clock = self.driver.call, self.driver.judge, self.rec, time.perf_counter
+        sleep, slot, nan, me = asyncio.sleep, new_slot(), math.nan, asyncio.current_task()
         elastic = self.spec.concurrency is None
         tick, cpu, overhead = time.thread_time, rec.harness_cpu, clock_overhead()
         item = self.take_slot()
@@ -242,17 +237,24 @@ class _Phase:
             slot[0] = nan
             self.last_start = t0 = clock()
             try:
-                result, error = await call(payload), None
+                result = await call(payload)
             except Exception as exc:
-                result, error = None, type(exc).__name__
+                rec.add(intended, t0, slot[0], clock(), rec.error_code(type(exc).__name__))
+                item = self.take_slot()
+                continue
             except asyncio.CancelledError:
                 if _cancelled(me):
                     raise
-                result, error = None, "CancelledError"
+                rec.add(intended, t0, slot[0], clock(), rec.error_code("CancelledError"))
+                item = self.take_slot()
+                continue
             t1 = clock()
             timed = not rec.count & SAMPLE_MASK  # as in the closed loop
             c0 = tick() if timed else 0.0
-            self.record(result, error, intended, t0, slot[0], t1)
+            if judge is None:
+                rec.add(intended, t0, slot[0], t1, 0)
+            else:
+                self.judged(result, intended, t0, slot[0], t1)
             item = self.take_slot()
             if timed:
                 cpu[0] += tick() - c0 - overhead
