@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pytest_agentperf.files import write_atomic
 from pytest_agentperf.metrics import METRICS
 from pytest_agentperf.report.records import TestRecord
 from pytest_agentperf.result import PerfResult, json_safe
@@ -94,19 +95,20 @@ def gab_paths(path: Path) -> tuple[Path, Path]:
     )
 
 
-def _dump(data: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+def _dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, allow_nan=False) + "\n"
 
 
 def write_document(document: dict[str, Any], path: Path) -> list[Path]:
-    """Write the document and its two github-action-benchmark files; return the paths."""
+    """Write the document and its two github-action-benchmark files; return the paths.
+
+    The three files are written atomically and together (:func:`write_atomic`): a failed
+    write leaves the previous set as it was, so they always describe the same run.
+    """
     bigger_path, smaller_path = gab_paths(path)
     bigger, smaller = gab_entries(document)
-    _dump(document, path)
-    _dump(bigger, bigger_path)
-    _dump(smaller, smaller_path)
-    return [path, bigger_path, smaller_path]
+    texts = {path: _dumps(document), bigger_path: _dumps(bigger), smaller_path: _dumps(smaller)}
+    return write_atomic(texts)
 
 
 def load_schema() -> dict[str, Any]:

@@ -13,13 +13,12 @@ back without parsing formatted text.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from pytest_agentperf.files import write_atomic
 from pytest_agentperf.metrics import format_value
 from pytest_agentperf.report.svg import Series, histogram, line_chart
 from pytest_agentperf.report.text import COMPARISON_HEADERS, comparison_cells
@@ -351,13 +350,5 @@ def render_html(document: Mapping[str, Any]) -> str:
 def write_html(document: Mapping[str, Any], path: str | Path) -> Path:
     """Render ``document`` and write it to ``path`` atomically; returns the path."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(render_html(document))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic({target: render_html(document)})
     return target

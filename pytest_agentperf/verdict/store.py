@@ -15,16 +15,15 @@ Files are written atomically (a temporary file in the same folder, then ``os.rep
 from __future__ import annotations
 
 import json
-import os
 import platform
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pytest_agentperf.errors import BaselineError
+from pytest_agentperf.files import write_atomic
 
 __all__ = [
     "BASELINE_SCHEMA",
@@ -92,17 +91,9 @@ class BaselineStore:
             "results": document,
         }
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(entry, fh, indent=1, allow_nan=False, default=_json_default)
-                    fh.write("\n")
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except (OSError, ValueError) as exc:
+            text = json.dumps(entry, indent=1, allow_nan=False, default=_json_default) + "\n"
+            write_atomic({path: text})
+        except (OSError, ValueError, TypeError) as exc:
             raise BaselineError(f"Cannot save the baseline {name!r} to {path}: {exc}") from exc
         return path
 
