@@ -47,6 +47,7 @@ th { font-weight: 600; background: #f9fafb; }
 .badge.passed, .verdict.ok, .verdict.improved { background: var(--ok); }
 .badge.failed, .badge.budget-failed, .badge.regressed, .badge.error,
 .verdict.regressed, .verdict.miss { background: var(--bad); }
+.badge.xfailed { background: var(--warn); }
 .verdict { color: #fff; border-radius: 4px; padding: 0 6px; background: var(--muted); }
 .charts { display: flex; flex-wrap: wrap; gap: 12px; }
 figure { margin: 0; border: 1px solid var(--line); border-radius: 6px; padding: 6px; }

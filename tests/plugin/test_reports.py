@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 
 from pytest_agentperf.report.document import load_schema
+from tests.plugin.test_xfail import TESTS as XFAIL_TESTS
 
 TESTS = """
 import pytest
@@ -123,14 +124,18 @@ def test_baseline_save_then_compare_flags_a_regression(perf_pytester: pytest.Pyt
 
 
 def test_xdist_workers_results_are_merged(perf_pytester: pytest.Pytester) -> None:
-    perf_pytester.makepyfile(test_s=TESTS)
+    # test_x: xfail verdicts (made on the workers) travel to the controller too
+    perf_pytester.makepyfile(test_s=TESTS, test_x=XFAIL_TESTS)
     result = perf_pytester.runpytest_subprocess("--agentperf", "-n", "2", "--agentperf-json=r.json")
-    result.stdout.fnmatch_lines(["4 performance tests: 2 passed, 1 failed, 1 budget-failed"])
+    result.assert_outcomes(passed=3, failed=3, xfailed=3, xpassed=1)
+    result.stdout.fnmatch_lines(
+        ["9 performance tests: 3 passed, 2 failed, 1 budget-failed, 3 xfailed"]
+    )
     result.stdout.fnmatch_lines(["*BUDGET FAILED*test_rate[[]300]*"])
     document = json.loads((perf_pytester.path / "r.json").read_text())
     nodeids = [t["nodeid"] for t in document["tests"]]
     assert sorted(nodeids) == nodeids
-    assert len(nodeids) == len(set(nodeids)) == 4
+    assert len(nodeids) == len(set(nodeids)) == 9
     jsonschema.validate(document, load_schema())
 
 
