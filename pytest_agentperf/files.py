@@ -22,7 +22,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["unwritable_reason", "write_atomic"]
+__all__ = ["error_text", "unwritable_reason", "write_atomic"]
 
 _TRIES = 16
 
@@ -106,3 +106,11 @@ def unwritable_reason(path: Path, *, folder: bool = False) -> str | None:
     if not os.access(ancestor, os.W_OK):
         return f"{str(ancestor)!r} is not writable"
     return None
+
+
+def error_text(exc: BaseException) -> str:
+    """A failed write in words: an ``OSError``'s reason without the temporary file's name
+    (``'File too large'``), anything else as its message."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)

@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 
 from pytest_agentperf.errors import AgentPerfError, BudgetConfigError
+from pytest_agentperf.files import error_text
 from pytest_agentperf.plugin import fixtures
 from pytest_agentperf.plugin.markers import PERF_MARKERS, SPEC_KEY, PerfSpec, parse_item
 from pytest_agentperf.plugin.settings import Settings
 from pytest_agentperf.report import environment
-from pytest_agentperf.report.document import build_document, write_document
+from pytest_agentperf.report.document import build_document, read_baseline, write_document
 from pytest_agentperf.report.records import SessionRecords, TestRecord, junit_properties
 from pytest_agentperf.report.terminal import (
     contention_warning,
@@ -39,7 +40,7 @@ from pytest_agentperf.verdict.baseline import (
 )
 from pytest_agentperf.verdict.budgets import evaluate_budgets, resolve
 from pytest_agentperf.verdict.recommend import recommend
-from pytest_agentperf.verdict.store import baseline_store, load_baseline
+from pytest_agentperf.verdict.store import baseline_store
 
 __all__ = ["SKIP_REASON", "AgentPerfSession", "write_outputs"]
 
@@ -234,7 +235,7 @@ class AgentPerfSession:
         if not (self.settings.enabled and self.settings.compare is not None):
             return
         try:
-            document = load_baseline(self.config.rootpath, self.settings.compare)
+            document = read_baseline(self.config.rootpath, self.settings.compare)
             self._baseline = index_document(document)
         except AgentPerfError as exc:
             raise pytest.UsageError(str(exc)) from exc
@@ -245,7 +246,7 @@ class AgentPerfSession:
         """Each result's comparison with the baseline, and why there is none if so."""
         try:
             if self._baseline is None:
-                document = load_baseline(self.config.rootpath, self.settings.compare)
+                document = read_baseline(self.config.rootpath, self.settings.compare)
                 self._baseline = index_document(document)
             expr = self.settings.compare_fail
             rules = parse_fail_expr(expr, "--agentperf-compare-fail") if expr else None
@@ -409,5 +410,5 @@ def write_outputs(
         try:
             written += job()
         except (OSError, ImportError, AgentPerfError, TypeError, ValueError) as exc:
-            problems.append(f"{settings.origin(dest)}: could not write {target}: {exc}")
+            problems.append(f"{settings.origin(dest)}: could not write {target}: {error_text(exc)}")
     return written, problems

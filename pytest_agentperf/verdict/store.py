@@ -122,10 +122,7 @@ class BaselineStore:
         if name is None:
             name = self.latest()
             if name is None:
-                raise BaselineError(
-                    f"No baseline saved in {self.root}; save one first with "
-                    "'pytest --agentperf --agentperf-save NAME'."
-                )
+                raise BaselineError(self._none_saved())
         path = self.path(name)
         if not path.is_file():
             known = ", ".join(i.name for i in self.list()) or "none"
@@ -134,6 +131,24 @@ class BaselineStore:
                 "save it with 'pytest --agentperf --agentperf-save NAME'."
             )
         return load_document(path)
+
+    def _none_saved(self) -> str:
+        """Why there is no latest baseline: none saved, or none of the files readable."""
+        unreadable: list[str] = []
+        for path in sorted(self.root.glob("*.json")) if self.root.is_dir() else ():
+            try:
+                load_document(path)
+            except BaselineError as exc:
+                unreadable.append(str(exc))
+        if unreadable:
+            return (
+                f"No readable baseline in {self.root}: {'; '.join(unreadable[:3])}. Save a new "
+                "one with 'pytest --agentperf --agentperf-save NAME'."
+            )
+        return (
+            f"No baseline saved in {self.root}; save one first with "
+            "'pytest --agentperf --agentperf-save NAME'."
+        )
 
 
 def load_document(path: str | Path) -> dict[str, Any]:
@@ -157,7 +172,13 @@ def load_document(path: str | Path) -> dict[str, Any]:
 
 def _check_version(data: dict[str, Any], supported: int, path: str | Path) -> None:
     version = data.get("version")
-    if not isinstance(version, int) or version > supported:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise BaselineError(
+            f"{str(path)!r} has the format version {version!r}, which is not a version "
+            f"number (a whole number such as {supported}); it was not written by "
+            "pytest-agentperf, or was edited."
+        )
+    if version > supported:
         raise BaselineError(
             f"{str(path)!r} has format version {version!r}; this pytest-agentperf reads "
             f"versions up to {supported} (upgrade it to read newer files)."

@@ -3,9 +3,13 @@ INTERNALERROR: what was wrong, where it came from, what is accepted."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 BAD_MARKERS = """
+import json
+
 import pytest
 
 @pytest.mark.latency(p95="fast")
@@ -22,6 +26,8 @@ def test_bad_too(agent_perf, pytestconfig):
 """
 
 RUNS = """
+import json
+
 import pytest
 
 @pytest.mark.agentperf
@@ -107,3 +113,29 @@ def test_an_ini_budget_without_metric_equals_limit_says_so(
             "'p95=<=200ms' or 'throughput=400/s'."
         ]
     )
+
+
+def test_a_baseline_of_the_wrong_shape_is_a_usage_error_before_any_test(
+    perf_pytester: pytest.Pytester,
+) -> None:
+    perf_pytester.makepyfile(
+        test_b=RUNS.replace(
+            "):\n", ", pytestconfig):\n    (pytestconfig.rootpath / 'ran').touch()\n"
+        )
+    )
+    perf_pytester.runpytest("--agentperf", "--agentperf-save=main").assert_outcomes(passed=1)
+    (perf_pytester.path / "ran").unlink()
+    saved = perf_pytester.path / ".agentperf" / "baselines" / "main.json"
+    entry = json.loads(saved.read_text())
+    entry["results"]["tests"] = [1]
+    saved.write_text(json.dumps(entry))
+    result = perf_pytester.runpytest("--agentperf", "--agentperf-compare", "main")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.stderr.fnmatch_lines(
+        [
+            f"ERROR: the baseline '{saved}' is not a valid pytest-agentperf results document: "
+            "tests[[]0[]]: 1 is not an object. *"
+        ]
+    )
+    assert not (perf_pytester.path / "ran").exists()

@@ -91,4 +91,3 @@ def test_runxfail_reports_the_budget_miss_as_such(perf_pytester: pytest.Pytester
     result = perf_pytester.runpytest("--agentperf", "--runxfail", "-v")
     result.assert_outcomes(passed=2, failed=3)
     result.stdout.fnmatch_lines(["*::test_miss BUDGET FAILED*"])
-
