@@ -58,6 +58,9 @@ LAG_FINDING = 0.25
 STALL_FLOOR = 0.1
 #: The loop's thread running or waiting to run this share of one core: CPU-bound.
 CPU_SATURATED = 90.0
+#: Shorter measured phases are too short to call CPU-bound (a few ms of CPU over a few
+#: ms of wall reads 100% for any process).
+CPU_MIN_WALL = 0.1
 #: The harness's share of a CPU-bound process's CPU above which its figures are doubtful.
 HARNESS_SHARE = 0.25
 #: The loop's thread waiting for a CPU (other processes had it) this share of the run.
@@ -268,7 +271,7 @@ def assess_harness(observed: Observed, run: RunFigures) -> SelfCheck:
     lags = sorted(observed.lags)
     lag_p99 = percentile(lags, 0.99) if lags else 0.0
     demand = observed.loop_percent if observed.loop_percent is not None else observed.cpu_percent
-    cpu_bound = demand >= CPU_SATURATED
+    cpu_bound = demand >= CPU_SATURATED and observed.wall >= CPU_MIN_WALL
     share = run.harness_share
     if observed.run_queue_wait is not None:
         starved = observed.run_queue_wait >= STARVED

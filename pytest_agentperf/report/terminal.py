@@ -35,9 +35,9 @@ HEADER = (
     "p95",
     "p99",
     "errors",
-    "efficiency",
+    "eff.",  # efficiency
     "CPU/task",
-    "mem growth",
+    "memory",  # growth
     "verdict",
 )
 VERDICTS = {
@@ -45,10 +45,11 @@ VERDICTS = {
     "failed": "FAILED",
     "budget-failed": "BUDGET FAILED",
     "regressed": "REGRESSED",
+    "xfailed": "xfailed",
     "error": "ERROR",
     "skipped": "skipped",
 }
-MIN_NAME = 30
+MIN_NAME = 40
 
 
 def result_cells(result: PerfResult | None) -> list[str]:
