@@ -9,7 +9,7 @@ import httpx2
 
 from pytest_agentperf.mockllm.transports import Flavour, HttpxFront, PlanStreamMixin
 
-__all__ = ["HTTPX2", "Httpx2Transport"]
+__all__ = ["HTTPX2", "Httpx2SyncTransport", "Httpx2Transport"]
 
 
 class Httpx2Stream(PlanStreamMixin, httpx2.AsyncByteStream):
@@ -34,4 +34,15 @@ class Httpx2Transport(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         response: httpx2.Response = await self._respond(request)
+        return response
+
+
+class Httpx2SyncTransport(httpx2.BaseTransport):
+    """The same for a blocking ``httpx2.Client`` (intercepted, never injected by hand)."""
+
+    def __init__(self, front: HttpxFront) -> None:
+        self._respond = front.respond_sync
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        response: httpx2.Response = self._respond(request)
         return response

@@ -20,6 +20,7 @@ from respx.models import AllMockedAssertionError, PassThrough
 
 from pytest_agentperf.mockllm.core import Incoming, MockCore, Plan
 from pytest_agentperf.mockllm.faults import CONNECTION_ERROR, TIMEOUT
+from pytest_agentperf.mockllm.hosts import HostSet
 
 __all__ = ["Flavour", "HttpxFront", "MockRouter", "MockTransport", "PlanStreamMixin"]
 
@@ -188,32 +189,35 @@ _ORIGIN = respx.Route()
 
 
 class MockRouter(respx.MockRouter):
-    """A respx router that hands requests for ``base_url``'s host straight to the mock.
+    """A respx router that hands requests for the mocked hosts straight to the mock.
 
     It skips respx's route matching and call recording: no per-call history (memory stays
-    bounded) and no per-route cost. Requests to other hosts go to the next router, or
-    through to the network when this router is the last one.
+    bounded) and no per-route cost. Requests to other hosts go to the next router, or,
+    when this router is the last one, on to the client's own transport -- where the
+    network guard (``intercept.py``) refuses any host that is not allowed.
     """
 
-    def __init__(self, front: HttpxFront, base_url: str, using: str = "httpx") -> None:
+    def __init__(self, front: HttpxFront, hosts: HostSet, using: str = "httpx") -> None:
         super().__init__(assert_all_called=False, assert_all_mocked=True, using=using)
         self._front = front
-        self._netloc = httpx.URL(base_url).netloc
+        self._hosts = hosts
 
     def _not_mine(self, request: httpx.Request) -> Exception:
         routers = self.Mocker.routers if self.Mocker else []
         if routers and routers[-1] is self:
-            return PassThrough("not the mock LLM's host", request=request, origin=_ORIGIN)
+            return PassThrough("not a mocked host", request=request, origin=_ORIGIN)
         return AllMockedAssertionError(f"RESPX: {request!r} not mocked!")
 
     async def async_handler(self, request: httpx.Request) -> httpx.Response:
-        if request.url.netloc != self._netloc:
+        url = request.url
+        if not self._hosts.match(url.host, url.port):
             raise self._not_mine(request)
         response: httpx.Response = await self._front.respond(request)
         return response
 
     def handler(self, request: httpx.Request) -> httpx.Response:
-        if request.url.netloc != self._netloc:
+        url = request.url
+        if not self._hosts.match(url.host, url.port):
             raise self._not_mine(request)
         response: httpx.Response = self._front.respond_sync(request)
         return response
