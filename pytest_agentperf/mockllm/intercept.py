@@ -9,12 +9,13 @@ one stops:
   covered, whatever transport it was built with (the SDKs build their own), and the cost
   per request is one host look-up on top of the mock's own transport. A client built on
   a mock transport (``httpx2_transport()``) keeps it.
-- **The network guard**: the transports that open sockets (``httpx.AsyncHTTPTransport``,
-  ``httpx.HTTPTransport`` and their httpx2 twins) refuse a host that is neither mocked nor
-  allowed, with the client's own ``ConnectError`` naming the host and how to mock or allow
-  it. In-process transports (``MockTransport``, ``ASGITransport``...) never open a socket
-  and are left alone. httpx requests for mocked hosts are answered by the mock's respx
-  router before they reach a transport.
+- **The network guard**, where a socket would be opened: the connections of httpcore and
+  httpcore2 (what httpx's and httpx2's network transports run on) refuse to connect for a
+  host that is neither mocked nor allowed, and the client gets its own ``ConnectError``
+  naming the host and how to mock or allow it. Everything that answers above the socket
+  keeps working: in-process transports (``MockTransport``, ``ASGITransport``...), respx
+  routes (also in respx's default httpcore mode), pytest-httpx2. httpx requests for
+  mocked hosts are answered by the mock's respx router before they reach a transport.
 
 Patches are class attributes, installed once for all active mocks; a patch that someone
 else has patched over since is left in place (it passes straight through once no mock is
@@ -25,8 +26,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-
-import httpx
 
 from pytest_agentperf.mockllm.counters import Counters
 from pytest_agentperf.mockllm.hosts import HostPattern, HostSet
@@ -142,22 +141,38 @@ def _refuse(url: Any) -> bool:
     return True
 
 
+class _Target:
+    """An httpcore request's URL as ``blocked_message`` reads one (str host, int port)."""
+
+    __slots__ = ("host", "port", "scheme")
+
+    def __init__(self, url: Any) -> None:
+        self.scheme = url.scheme.decode("ascii")
+        self.host = url.host.decode("ascii").lower()
+        port = url.port
+        self.port = None if (self.scheme, port) in (("http", 80), ("https", 443)) else port
+
+
 def _async_guard(original: Any, connect_error: Callable[..., Exception]) -> Callable[..., Any]:
-    async def handle_async_request(self: Any, request: Any) -> Any:
-        if _ACTIVE and _refuse(request.url):
-            raise connect_error(blocked_message(request.url), request=request)
+    async def _connect(self: Any, request: Any) -> Any:
+        if _ACTIVE:
+            target = _Target(request.url)
+            if _refuse(target):
+                raise connect_error(blocked_message(target))
         return await original(self, request)
 
-    return handle_async_request
+    return _connect
 
 
 def _sync_guard(original: Any, connect_error: Callable[..., Exception]) -> Callable[..., Any]:
-    def handle_request(self: Any, request: Any) -> Any:
-        if _ACTIVE and _refuse(request.url):
-            raise connect_error(blocked_message(request.url), request=request)
+    def _connect(self: Any, request: Any) -> Any:
+        if _ACTIVE:
+            target = _Target(request.url)
+            if _refuse(target):
+                raise connect_error(blocked_message(target))
         return original(self, request)
 
-    return handle_request
+    return _connect
 
 
 def _dispatch(original: Any, mine: type[Any], attribute: str) -> Callable[..., Any]:
@@ -208,18 +223,13 @@ class _Patches:
         self.installed = False
 
     def _build(self) -> list[_ClassPatch]:
-        patches = [
-            _ClassPatch(
-                httpx.AsyncHTTPTransport,
-                "handle_async_request",
-                lambda o: _async_guard(o, httpx.ConnectError),
-            ),
-            _ClassPatch(
-                httpx.HTTPTransport, "handle_request", lambda o: _sync_guard(o, httpx.ConnectError)
-            ),
-        ]
+        import httpcore
+
+        patches = _guards(httpcore)
         httpx2 = _httpx2_module()
         if httpx2 is not None:
+            import httpcore2
+
             from pytest_agentperf.mockllm._httpx2 import Httpx2SyncTransport, Httpx2Transport
 
             patches += [
@@ -233,16 +243,7 @@ class _Patches:
                     "_transport_for_url",
                     lambda o: _dispatch(o, Httpx2SyncTransport, "sync2"),
                 ),
-                _ClassPatch(
-                    httpx2.AsyncHTTPTransport,
-                    "handle_async_request",
-                    lambda o: _async_guard(o, httpx2.ConnectError),
-                ),
-                _ClassPatch(
-                    httpx2.HTTPTransport,
-                    "handle_request",
-                    lambda o: _sync_guard(o, httpx2.ConnectError),
-                ),
+                *_guards(httpcore2),
             ]
         return patches
 
@@ -261,6 +262,15 @@ class _Patches:
         for patch in reversed(self._patches):
             patch.uninstall()
         self.installed = False
+
+
+def _guards(core: Any) -> list[_ClassPatch]:
+    """The guards on one httpcore flavour's connections (async and sync)."""
+    error = core.ConnectError
+    return [
+        _ClassPatch(core.AsyncHTTPConnection, "_connect", lambda o: _async_guard(o, error)),
+        _ClassPatch(core.HTTPConnection, "_connect", lambda o: _sync_guard(o, error)),
+    ]
 
 
 _PATCHES = _Patches()
