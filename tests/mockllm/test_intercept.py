@@ -23,8 +23,13 @@ from pytest_agentperf.mockllm import MockLLM, intercept
 from .clients import CHAT
 
 USER: list[dict[str, str]] = [{"role": "user", "content": "Hello there"}]
-ENV_NAMES = ("OPENAI_BASE_URL", "OPENAI_API_BASE", "OPENAI_API_KEY")
-ENV_NAMES += ("ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY")
+ENV_NAMES = (
+    "OPENAI_BASE_URL",
+    "OPENAI_API_BASE",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_API_KEY",
+)
 
 
 @pytest.fixture(autouse=True)
