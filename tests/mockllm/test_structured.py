@@ -204,7 +204,7 @@ async def test_bad_chat_requests_get_a_clear_400(
 
 @pytest.mark.asyncio
 async def test_bad_anthropic_requests_get_a_clear_400(mock: MockLLM) -> None:
+    bad: Any = {"type": "sometimes"}
     async with anthropic_client(mock) as sdk:
         with pytest.raises(anthropic.BadRequestError, match="tool_choice"):
-            bad: Any = {"type": "sometimes"}
             await sdk.messages.create(model="c", max_tokens=9, messages=USER, tool_choice=bad)
