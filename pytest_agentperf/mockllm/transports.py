@@ -116,6 +116,9 @@ HTTPX = Flavour(
 )
 
 
+_running_loop = asyncio.get_running_loop
+
+
 def _read_timeout(request: Any) -> float | None:
     timeout = request.extensions.get("timeout")
     return timeout.get("read") if timeout else None
@@ -136,10 +139,21 @@ class HttpxFront:
 
     async def respond(self, request: Any) -> Any:
         """The response to an httpx/httpx2 request, after the planned delay."""
-        loop = asyncio.get_running_loop()
+        loop = _running_loop()
         arrival = loop.time()
-        body = await request.aread()
-        plan = self.core.plan(self._incoming(request, body), arrival)
+        try:  # a body built from json=/content= is already read: skip a coroutine
+            body = request.content
+        except Exception:  # a streamed body (RequestNotRead)
+            body = await request.aread()
+        timeout = request.extensions.get("timeout")
+        incoming = Incoming(
+            request.method,
+            request.url.path,
+            body,
+            request.headers,
+            timeout.get("read") if timeout else None,
+        )
+        plan = self.core.plan(incoming, arrival)
         if plan.segments is not None:
             stream = self.flavour.stream(self, plan, arrival, loop, request)
             return self.flavour.response(plan.status, headers=plan.headers, stream=stream)

@@ -74,6 +74,10 @@ _FINISH: Final = {
 }
 
 json_str = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_FINISH_JSON: Final = {
+    provider: {reason: json_str(value) for reason, value in table.items()}
+    for provider, table in _FINISH.items()
+}
 
 
 def endpoint_for(path: str) -> str | None:
@@ -155,7 +159,7 @@ def chat_body(
         text_json = _default_text_json(pieces)
     else:
         text_json = json_str("".join(pieces)) if pieces else "null"
-    reason = json_str(_FINISH[provider][finish])
+    reason = _FINISH_JSON[provider][finish]
     if provider == ANTHROPIC:
         return _anthropic_body(model_json, text_json, tool_calls, reason, usage)
     calls = ""
@@ -229,7 +233,7 @@ def chat_stream(
     include_usage: bool,
 ) -> StreamParts:
     """The streamed answer. ``pieces`` as an int means default text (cached chunks)."""
-    reason = json_str(_FINISH[provider][finish])
+    reason = _FINISH_JSON[provider][finish]
     if provider == ANTHROPIC:
         return _anthropic_stream(model_json, pieces, tool_calls, reason, usage)
     if isinstance(pieces, int):
