@@ -22,9 +22,9 @@ import sys
 import time
 from typing import Any
 
-from pytest_agentperf.baseline import compare, parse_fail_expr
+from pytest_agentperf.engine.stats import summarize
 from pytest_agentperf.result import PerfResult, WindowStats
-from pytest_agentperf.stats import summarize
+from pytest_agentperf.verdict.baseline import compare, parse_fail_expr
 
 RULES = parse_fail_expr("p50:10%,p95:10%,throughput:-10%")
 MEDIAN, SIGMA = 0.020, 0.45  # lognormal: p99 = median * exp(2.326 * sigma) ~ 57 ms
@@ -40,7 +40,7 @@ def _target(seed: int, factor: float) -> Any:
 
 
 async def _engine_run(seed: int, factor: float, n: int, concurrency: int) -> PerfResult:
-    from pytest_agentperf.load import AgentPerf
+    from pytest_agentperf.engine.runner import AgentPerf
 
     perf = AgentPerf(seed=seed)
     return await perf.run(_target(seed, factor), n=n, concurrency=concurrency, name="bench")

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pytest_agentperf.load import AgentPerf
+from pytest_agentperf.engine.runner import AgentPerf
 
 
 async def noop(payload: Any) -> None:

@@ -132,7 +132,7 @@ async def overhead(n: int, pairs: int) -> None:
 
 async def through_engine(n: int, runs: int) -> None:
     try:
-        from pytest_agentperf.load import AgentPerf
+        from pytest_agentperf.engine.runner import AgentPerf
         from pytest_agentperf.mockllm import MockLLM
     except ImportError as exc:  # pragma: no cover - built in parallel
         print(f"[4] skipped: {exc}")

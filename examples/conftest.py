@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pytest_agentperf import TestRecord
 
-def _figures(records: Sequence[Any]) -> dict[str, Any]:
+
+def _figures(records: Sequence[TestRecord]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for record in records:
         merged.update(record.figures)
     return merged
 
 
-def pytest_agentperf_recommendations(records: Sequence[Any]) -> list[str]:
+def pytest_agentperf_recommendations(records: Sequence[TestRecord]) -> list[str]:
     f = _figures(records)
     out: list[str] = []
     if "speedup" in f:

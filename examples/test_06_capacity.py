@@ -36,10 +36,10 @@ async def test_capacity_knee(agent_perf: AgentPerf, mock_llm: MockLLM) -> None:
             n=800,
         )
     assert sweep.knee is not None, "even 8 concurrent tasks missed the SLO"
+    assert sweep.knee.concurrency is not None
     agent_perf.note(
         knee_concurrency=sweep.knee.concurrency, knee_throughput=round(sweep.knee.throughput)
     )
     # Below 32 the workers are idle part of the time, so throughput still grows; past 64
     # each task waits for four 20 ms rounds of the workers and misses the 60 ms SLO.
-    assert sweep.knee.concurrency is not None
     assert WORKERS <= sweep.knee.concurrency <= 2 * WORKERS

@@ -8,6 +8,8 @@ also runs the server) is idle and the difference in latency is what a connection
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from workloads import ticket
 
@@ -24,10 +26,11 @@ async def test_pooling_saves_connections(agent_perf: AgentPerf, mock_llm: MockLL
     async with mock_llm.serve() as url:
         opened = [mock_llm.stats().connections_opened]
         results = []
-        for name, keepalive in (
+        variants: list[tuple[str, dict[str, Any]]] = [
             ("pooled", {}),
             ("new connection per call", {"pool_max_keepalive": 0}),
-        ):
+        ]
+        for name, keepalive in variants:
             async with ImprovedAgent(
                 base_url=url, concurrency=1, cache_max_size=0, **keepalive
             ) as agent:

@@ -6,6 +6,8 @@ control, measured in the same run.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from workloads import repeated_question
 
@@ -17,7 +19,7 @@ pytestmark = pytest.mark.agentperf  # a performance test without budgets of its 
 
 async def test_cache_hit_ratio_and_gain(agent_perf: AgentPerf, mock_llm: MockLLM) -> None:
     mock_llm.configure(latency=Fixed("30ms"))
-    common = {
+    common: dict[str, Any] = {
         "base_url": mock_llm.base_url,
         "transport": mock_llm.httpx_transport(),
         "concurrency": 32,

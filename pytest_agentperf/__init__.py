@@ -1,20 +1,32 @@
 """pytest-agentperf: performance tests for async LLM agents.
 
 The names users type are re-exported here; everything else is an implementation detail.
+The layers (each imports only from those above it): foundation (``errors``, ``units``,
+``result``, ``metrics``, ``protocols``); ``engine``, ``memory`` and ``mockllm``;
+``verdict``; ``report``; ``plugin`` and ``cli``. See ``docs/architecture.md``.
 """
 
 from __future__ import annotations
 
-from pytest_agentperf.budgets import budget
+from pytest_agentperf.engine.asyncbench import AsyncBenchmark
+from pytest_agentperf.engine.merge import merge
+from pytest_agentperf.engine.runner import AgentPerf
+from pytest_agentperf.engine.sweep import SweepResult, SweepStep
+from pytest_agentperf.engine.targets import first_token
 from pytest_agentperf.errors import (
     AgentPerfError,
+    BaselineError,
     BudgetConfigError,
+    CompareExprError,
+    LoadConfigError,
+    MemoryConfigError,
+    MockConfigError,
+    ResultError,
+    StateError,
     TargetError,
     UnitError,
 )
-from pytest_agentperf.load import AgentPerf
 from pytest_agentperf.memory import MemoryTracker
-from pytest_agentperf.merge import merge
 from pytest_agentperf.mockllm import (
     Empirical,
     Faults,
@@ -31,27 +43,35 @@ from pytest_agentperf.mockllm import (
     ToolCall,
     Uniform,
 )
+from pytest_agentperf.plugin.markers import budget
+from pytest_agentperf.report.records import TestRecord
 from pytest_agentperf.result import (
     LatencySummary,
     MemoryReport,
+    MemorySample,
     PerfResult,
     SelfCheck,
     WindowStats,
 )
-from pytest_agentperf.sweep import SweepResult
-from pytest_agentperf.targets import first_token
 
 __all__ = [
     "AgentPerf",
     "AgentPerfError",
+    "AsyncBenchmark",
+    "BaselineError",
     "BudgetConfigError",
+    "CompareExprError",
     "Empirical",
     "Faults",
     "Fixed",
     "LatencySummary",
+    "LoadConfigError",
     "LogNormal",
+    "MemoryConfigError",
     "MemoryReport",
+    "MemorySample",
     "MemoryTracker",
+    "MockConfigError",
     "MockLLM",
     "MockStats",
     "MockToolCall",
@@ -60,10 +80,14 @@ __all__ = [
     "PerToken",
     "PerfResult",
     "Reply",
+    "ResultError",
     "Script",
     "SelfCheck",
+    "StateError",
     "SweepResult",
+    "SweepStep",
     "TargetError",
+    "TestRecord",
     "ToolCall",
     "Uniform",
     "UnitError",

@@ -16,20 +16,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_agentperf.baseline import (
-    COMPARISON_HEADERS,
-    DEFAULT_ALPHA,
-    DEFAULT_FAIL_EXPR,
-    DEFAULT_ROOT,
-    BaselineStore,
-    compare_documents,
-    load_document,
-    parse_fail_expr,
-    render_table,
-)
 from pytest_agentperf.errors import AgentPerfError
+from pytest_agentperf.report.text import COMPARISON_HEADERS, comparison_cells, table
 from pytest_agentperf.result import PerfResult
 from pytest_agentperf.units import format_duration, format_fraction, format_rate
+from pytest_agentperf.verdict.baseline import (
+    DEFAULT_ALPHA,
+    DEFAULT_FAIL_EXPR,
+    compare_documents,
+    parse_fail_expr,
+)
+from pytest_agentperf.verdict.store import DEFAULT_ROOT, BaselineStore, load_document
 
 __all__ = ["main"]
 
@@ -120,7 +117,8 @@ def _compare(args: argparse.Namespace) -> int:
         if item.comparison is None:
             print(f"  {item.note}: not compared")
         else:
-            print(render_table(COMPARISON_HEADERS, [r.cells() for r in item.comparison.rows]))
+            rows = [comparison_cells(r) for r in item.comparison.rows]
+            print(table(COMPARISON_HEADERS, rows, align="numbers"))
     regressed = [i for i in outcomes if i.regressed]
     compared = sum(1 for i in outcomes if i.comparison is not None)
     print()
@@ -171,7 +169,7 @@ def _report(args: argparse.Namespace) -> int:
             f"agentperf report: error: {args.results} has an invalid result: {exc}", file=sys.stderr
         )
         return EXIT_USAGE
-    print(render_table(REPORT_HEADERS, rows) if rows else "  no performance tests")
+    print(table(REPORT_HEADERS, rows, align="numbers") if rows else "  no performance tests")
     if args.html is not None:
         from pytest_agentperf.report.html import write_html
 
@@ -186,5 +184,5 @@ def _baselines(args: argparse.Namespace) -> int:
         print(f"No baselines in {args.root}.")
         return EXIT_OK
     rows = [[i.name, i.saved_at, _describe({"environment": i.environment})] for i in infos]
-    print(render_table(["name", "saved at (UTC)", "environment"], rows))
+    print(table(["name", "saved at (UTC)", "environment"], rows, align="numbers"))
     return EXIT_OK

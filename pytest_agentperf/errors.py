@@ -8,13 +8,23 @@ __all__ = [
     "BudgetConfigError",
     "CompareExprError",
     "LoadConfigError",
+    "MemoryConfigError",
+    "MockConfigError",
+    "ResultError",
+    "StateError",
     "TargetError",
     "UnitError",
 ]
 
 
 class AgentPerfError(Exception):
-    """Base class of every error raised by pytest-agentperf."""
+    """Base class of every error pytest-agentperf raises about what a user passed or did.
+
+    Each subclass also derives from the matching builtin (``ValueError``, ``TypeError``,
+    ``RuntimeError``), so ``except ValueError`` keeps working. Internal numeric helpers
+    (``significance``, ``memory.fit``) raise plain ``ValueError`` for broken preconditions:
+    those are bugs of the caller inside the package, not user errors.
+    """
 
 
 class UnitError(AgentPerfError, ValueError):
@@ -57,3 +67,11 @@ class MemoryConfigError(AgentPerfError, ValueError):
 
 class ResultError(AgentPerfError, TypeError):
     """Raised when ``agent_perf.record()`` or ``agent_perf.note()`` get a value they cannot keep."""
+
+
+class StateError(AgentPerfError, RuntimeError):
+    """Raised when an object is used in a state that does not allow it.
+
+    E.g. a ``memory_tracker.rounds()`` iterated twice, or ``async_benchmark`` used twice
+    in one test.
+    """

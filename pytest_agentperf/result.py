@@ -8,6 +8,7 @@ fractions in [0, 1]. ``None`` means "not measured" (e.g. TTFT for a non-streamin
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
@@ -18,6 +19,8 @@ __all__ = [
     "PerfResult",
     "SelfCheck",
     "WindowStats",
+    "finite_or_none",
+    "json_safe",
 ]
 
 Mode = Literal["closed", "open"]
@@ -165,7 +168,7 @@ class MemoryReport:
         data = asdict(self)
         # JSON has no infinity: an unbounded interval end (too few samples) travels as null.
         for key in ("per_task_ci", "blocks_per_task_ci"):
-            data[key] = [v if abs(v) != float("inf") else None for v in getattr(self, key)]
+            data[key] = [finite_or_none(v) for v in getattr(self, key)]
         data["samples"] = [s.to_dict() for s in self.samples]
         return data
 
@@ -286,6 +289,26 @@ class PerfResult:
         known["service_samples"] = tuple(data.get("service_samples", ()))
         known["selfcheck"] = SelfCheck.from_dict(data.get("selfcheck", {}))
         return cls(**known)
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """``value``, or ``None`` when it is not a finite number (JSON has no NaN or infinity)."""
+    return None if value is None or not math.isfinite(value) else value
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats replaced by ``None`` and tuples by lists.
+
+    The one writer-side JSON cleaning of the project; readers map ``null`` back to NaN
+    (:func:`_nan_for_null`).
+    """
+    if isinstance(value, float):
+        return finite_or_none(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def _nan_for_null(values: dict[str, Any]) -> dict[str, Any]:

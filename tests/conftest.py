@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+
+from pytest_agentperf.result import PerfResult
+from tests.factories import make_result as _make_result
 
 pytest_plugins = ["pytester"]
 
@@ -16,3 +21,9 @@ asyncio_default_fixture_loop_scope = function
 def pytester(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makeini(PYTESTER_INI)
     return pytester
+
+
+@pytest.fixture
+def make_result() -> Callable[..., PerfResult]:
+    """A factory of PerfResults with exact figures (``tests.factories.make_result``)."""
+    return _make_result

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pytest_agentperf.memory.diagnose import Diagnosis
 from pytest_agentperf.memory.fit import SlopeFit, fit_slope, t_quantile
 from pytest_agentperf.memory.rounds import Rounds
-from pytest_agentperf.memory.tracker import MemoryTracker, RoundSampler
+from pytest_agentperf.memory.tracker import MemoryTracker
+from pytest_agentperf.protocols import RoundSampler
 
 __all__ = [
     "Diagnosis",

@@ -6,12 +6,10 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING
 
+from pytest_agentperf.errors import MemoryConfigError, StateError
+from pytest_agentperf.protocols import RoundSampler
 from pytest_agentperf.result import MemoryReport
-
-if TYPE_CHECKING:
-    from pytest_agentperf.memory.tracker import MemoryTracker
 
 __all__ = ["Rounds", "run_rounds_async", "run_rounds_sync"]
 
@@ -24,9 +22,9 @@ class Rounds:
     ends (or the ``with`` block exits early: then it covers the rounds run so far).
     """
 
-    def __init__(self, tracker: MemoryTracker, n: int) -> None:
+    def __init__(self, tracker: RoundSampler, n: int) -> None:
         if n < 0:
-            raise ValueError(f"memory_tracker.rounds(n={n!r}): n must be >= 0")
+            raise MemoryConfigError(f"memory_tracker.rounds(n={n!r}): n must be >= 0")
         self.tracker = tracker
         self.n = n
         self.report: MemoryReport | None = None
@@ -34,7 +32,7 @@ class Rounds:
 
     def __iter__(self) -> Iterator[int]:
         if self._gen is not None:
-            raise RuntimeError("memory_tracker.rounds(...) can be iterated only once.")
+            raise StateError("memory_tracker.rounds(...) can be iterated only once.")
         self._gen = self._run()
         return self._gen
 
@@ -82,7 +80,7 @@ class Rounds:
 
 
 async def run_rounds_async(
-    tracker: MemoryTracker,
+    tracker: RoundSampler,
     fn: Callable[[int], Awaitable[object] | object],
     *,
     n: int,
@@ -90,9 +88,9 @@ async def run_rounds_async(
 ) -> MemoryReport:
     """Call ``fn(i)`` for ``i`` in ``range(n)`` with ``concurrency`` workers, in rounds."""
     if concurrency < 1:
-        raise ValueError(f"memory_tracker.track(concurrency={concurrency!r}): use 1 or more")
+        raise MemoryConfigError(f"memory_tracker.track(concurrency={concurrency!r}): use 1 or more")
     start = 0
-    with tracker.rounds(n) as rounds:
+    with Rounds(tracker, n) as rounds:
         for size in rounds:
             indices = iter(range(start, start + size))
             start += size
@@ -108,10 +106,10 @@ async def run_rounds_async(
     return rounds.report
 
 
-def run_rounds_sync(tracker: MemoryTracker, fn: Callable[[int], object], *, n: int) -> MemoryReport:
+def run_rounds_sync(tracker: RoundSampler, fn: Callable[[int], object], *, n: int) -> MemoryReport:
     """Call ``fn(i)`` for ``i`` in ``range(n)``, in rounds."""
     start = 0
-    with tracker.rounds(n) as rounds:
+    with Rounds(tracker, n) as rounds:
         for size in rounds:
             for i in range(start, start + size):
                 fn(i)

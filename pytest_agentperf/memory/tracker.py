@@ -34,8 +34,9 @@ import weakref
 from array import array
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractContextManager
-from typing import Literal, Protocol
+from typing import Literal
 
+from pytest_agentperf.errors import MemoryConfigError
 from pytest_agentperf.memory.diagnose import Diagnosis
 from pytest_agentperf.memory.fit import SlopeFit, fit_slope
 from pytest_agentperf.memory.probe import Probe, peak_rss
@@ -43,7 +44,7 @@ from pytest_agentperf.memory.rounds import Rounds, run_rounds_async, run_rounds_
 from pytest_agentperf.result import MemoryReport, MemorySample
 from pytest_agentperf.units import format_bytes, parse_bytes
 
-__all__ = ["MemoryTracker", "RoundSampler"]
+__all__ = ["MemoryTracker"]
 
 PERSIST_FRACTION = 0.5  # second-half slope / whole-run slope below this: growth stopped
 PERSIST_MIN_SAMPLES = 3  # the second half needs this many samples to judge persistence
@@ -53,15 +54,6 @@ PERSIST_MIN_SAMPLES = 3  # the second half needs this many samples to judge pers
 MIN_BLOCKS_GROWTH = 32
 
 _MIB = 1024.0 * 1024.0
-
-
-class RoundSampler(Protocol):
-    """What the load engine calls when a run carries a memory budget (see CONTRACTS.md)."""
-
-    def plan(self, n_tasks: int) -> list[tuple[int, bool]]: ...
-    def sample(self, tasks_done: int, *, warmup: bool) -> None: ...
-    def diagnostic_round(self) -> AbstractContextManager[None] | None: ...
-    def report(self) -> MemoryReport: ...
 
 
 def _persists(late: SlopeFit, whole: SlopeFit) -> bool:
@@ -143,16 +135,18 @@ class MemoryTracker:
         freeze_gc: bool = True,
     ) -> None:
         if rounds < 3:
-            raise ValueError(f"MemoryTracker(rounds={rounds!r}): a fit needs at least 3 rounds")
+            raise MemoryConfigError(
+                f"MemoryTracker(rounds={rounds!r}): a fit needs at least 3 rounds"
+            )
         if warmup_rounds < 0 or min_round_tasks < 1:
-            raise ValueError(
+            raise MemoryConfigError(
                 f"MemoryTracker(warmup_rounds={warmup_rounds!r}, min_round_tasks="
                 f"{min_round_tasks!r}): use warmup_rounds >= 0 and min_round_tasks >= 1"
             )
         if uss not in ("ends", "all", "none"):
-            raise ValueError(f"MemoryTracker(uss={uss!r}): use 'ends', 'all' or 'none'")
+            raise MemoryConfigError(f"MemoryTracker(uss={uss!r}): use 'ends', 'all' or 'none'")
         if not 0.0 < confidence < 1.0:
-            raise ValueError(f"MemoryTracker(confidence={confidence!r}): use e.g. 0.95")
+            raise MemoryConfigError(f"MemoryTracker(confidence={confidence!r}): use e.g. 0.95")
         self.measured_rounds = rounds
         self.warmup_rounds = warmup_rounds
         self.min_round_tasks = min_round_tasks

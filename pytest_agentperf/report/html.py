@@ -13,7 +13,6 @@ back without parsing formatted text.
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -21,10 +20,12 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from pytest_agentperf.baseline import COMPARISON_HEADERS, Comparison
+from pytest_agentperf.metrics import format_value
 from pytest_agentperf.report.svg import Series, histogram, line_chart
+from pytest_agentperf.report.text import COMPARISON_HEADERS, comparison_cells
 from pytest_agentperf.result import PerfResult, WindowStats
-from pytest_agentperf.units import format_bytes, format_duration, format_fraction, format_rate
+from pytest_agentperf.units import format_bytes, format_duration, format_rate
+from pytest_agentperf.verdict.baseline import Comparison
 
 __all__ = ["render_html", "write_html"]
 
@@ -59,22 +60,17 @@ section.test { border-top: 2px solid var(--line); }
 .warnings { color: var(--warn); }
 """
 
-_DURATION_METRICS = {"p50", "p90", "p95", "p99", "p999", "max", "mean", "ttft_p95", "ttft_p50"}
+#: Figures of the summary that are not metrics, and the metric whose unit they share.
+_LIKE = {
+    "offered_rate": "throughput",
+    "duration": "mean_latency",
+    "per_task_bytes": "memory_per_task",
+}
 
 
 def format_metric(metric: str, value: float | None) -> str:
-    """A budget or summary figure in the unit a person expects for ``metric``."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if metric in _DURATION_METRICS or metric.startswith(("ttft", "latency")):
-        return format_duration(value)
-    if metric in {"throughput", "offered_rate"}:
-        return format_rate(value)
-    if metric in {"error_rate", "success_rate"}:
-        return format_fraction(value)
-    if "memory" in metric or "bytes" in metric or metric in {"max_mb", "growth"}:
-        return format_bytes(value)
-    return f"{value:.3g}"
+    """A figure in the unit a person expects: its metric's unit (see ``metrics``)."""
+    return format_value(_LIKE.get(metric, metric), value)
 
 
 def _td(text: str, value: float | None, metric: str = "") -> str:
@@ -127,10 +123,6 @@ def _summary(result: PerfResult) -> str:
         shown = _cell(metric, value)
         if metric in {"completed", "failed"}:
             shown = f'<td data-metric="{metric}" data-value="{value!r}">{int(value)}</td>'
-        elif metric == "duration":
-            shown = (
-                f'<td data-metric="{metric}" data-value="{value!r}">{format_duration(value)}</td>'
-            )
         rows.append(f"<tr><th scope='row'>{escape(label)}</th>{shown}</tr>")
     return _table("Summary", ["metric", "value"], rows, "summary")
 
@@ -251,7 +243,7 @@ def _comparison(raw: Any) -> str:
     for comp in _comparisons(raw):
         rows = []
         for row in comp.rows:
-            cells = row.cells()
+            cells = comparison_cells(row)
             verdict = row.verdict.replace(" ", "-")
             rows.append(
                 f"<tr><td>{escape(cells[0])}</td>"

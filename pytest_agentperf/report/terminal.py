@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from pytest_agentperf.budgets import table
-from pytest_agentperf.report import OUTCOMES, TestRecord
+from pytest_agentperf.report.records import OUTCOMES, TestRecord
+from pytest_agentperf.report.text import table
 from pytest_agentperf.result import PerfResult
 from pytest_agentperf.units import format_bytes, format_duration, format_fraction, format_rate
 

@@ -6,7 +6,7 @@ import pytest
 
 FAILING = """
 import pytest
-from pytest_agentperf.budgets import budget
+from pytest_agentperf import budget
 
 @budget(p95="<= 100ms", throughput=">= 400/s", error_rate="1%")
 def test_slow(agent_perf, fake_result):
@@ -161,7 +161,7 @@ def test_function_marker_beats_class_and_module_budgets(perf_pytester: pytest.Py
     perf_pytester.makepyfile(
         """
         import pytest
-        from pytest_agentperf.budgets import budget
+        from pytest_agentperf import budget
 
         pytestmark = pytest.mark.latency(p95="50ms")
 

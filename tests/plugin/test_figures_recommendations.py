@@ -39,7 +39,7 @@ def test_figures_and_recommendations_in_the_summary(perf_pytester: pytest.Pytest
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*TypeError: agent_perf.note(samples=...) takes a number, string or bool, not list.",
+            "*ResultError: agent_perf.note(samples=...) takes a number, string or bool, not list.",
             "figures:",
             "  test_f.py::test_ab: speedup=95.25, label=a/b, ok=True",
             "recommendations:",

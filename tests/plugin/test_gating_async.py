@@ -36,10 +36,10 @@ def test_markers_are_listed_in_signature_form(pytester: pytest.Pytester) -> None
         [
             "@pytest.mark.agentperf(budget_on='all'): a performance test*",
             "@pytest.mark.throughput(min=None, efficiency=None): *",
-            "@pytest.mark.latency(p50=None, p90=None, p95=None, p99=None, max=None, mean=None, "
-            "ttft_p50=None, ttft_p95=None, ttft_p99=None): *",
-            "@pytest.mark.memory_growth(max_mb=None, per_task_bytes=None): *",
+            "@pytest.mark.latency(p50=None, p90=None, p95=None, p99=None, p999=None, max=None, "
+            "mean=None, ttft_p50=None, ttft_p95=None, ttft_p99=None): *",
             "@pytest.mark.error_rate(max=None): *",
+            "@pytest.mark.memory_growth(max_mb=None, per_task_bytes=None): *",
         ]
     )
 
@@ -48,7 +48,7 @@ def test_budget_markers_imply_a_performance_test(pytester: pytest.Pytester) -> N
     pytester.makepyfile(
         """
         import pytest
-        from pytest_agentperf.budgets import budget
+        from pytest_agentperf import budget
 
         pytestmark = pytest.mark.error_rate(max="1%")
 
@@ -80,7 +80,7 @@ def test_async_and_sync_tests_run_real_workloads(pytester: pytest.Pytester, mode
         import asyncio
         import httpx
         import pytest
-        from pytest_agentperf.budgets import budget
+        from pytest_agentperf import budget
 
         async def work(payload):
             await asyncio.sleep(0)

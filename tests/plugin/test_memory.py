@@ -10,7 +10,7 @@ import pytest
 # about 2.5 MiB of fitted growth over the measured rounds, well over the 1 MB budget, and
 # one allocated block per task, far above the leak threshold (0.05 blocks per task).
 LEAKY = """
-from pytest_agentperf.budgets import budget
+from pytest_agentperf import budget
 
 KEPT = []
 

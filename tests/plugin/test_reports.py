@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import jsonschema
 import pytest
 
-from pytest_agentperf.report.json import load_schema
+from pytest_agentperf.report.document import load_schema
 
 TESTS = """
 import pytest
@@ -139,7 +139,7 @@ def test_xdist_workers_results_are_merged(perf_pytester: pytest.Pytester) -> Non
 XDIST_CONFTEST = """
 from pathlib import Path
 
-import pytest_agentperf.baseline_store as store
+import pytest_agentperf.verdict.store as store
 import pytest_agentperf.report.environment as environment
 import pytest_agentperf.report.html as html
 

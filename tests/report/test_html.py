@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
-from pytest_agentperf.baseline import compare, parse_fail_expr
 from pytest_agentperf.report.html import render_html, write_html
 from pytest_agentperf.report.svg import nice_ticks
-
-from .report_factories import build_result, document, entry, lognormal, memory_report
+from pytest_agentperf.verdict.baseline import compare, parse_fail_expr
+from tests.factories import build_result, document, entry, lognormal, memory_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from pytest_agentperf.load import AgentPerf
-from pytest_agentperf.progress import TerminalProgress, in_ci, make_progress
+from pytest_agentperf.engine.runner import AgentPerf
+from pytest_agentperf.report.progress import TerminalProgress, in_ci, make_progress
 
 
 class _Tty(io.StringIO):

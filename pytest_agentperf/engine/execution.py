@@ -1,0 +1,282 @@
+"""One ``run()`` call, executed: warm-up, the measured phase or memory rounds, the result.
+
+:class:`Execution` runs the phases (``phase.py``) with a :class:`Monitor` watching the
+event loop, and turns the per-task records into a :class:`PerfResult` (``stats.py``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from array import array
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_agentperf.engine.phase import PhaseTimes, TaskSource, run_phase
+from pytest_agentperf.engine.plan import RunPlan
+from pytest_agentperf.engine.selfcheck import Monitor, RunFigures, assess_harness
+from pytest_agentperf.engine.stats import (
+    efficiency,
+    percentile,
+    reservoir_indices,
+    summarize,
+    timeseries,
+)
+from pytest_agentperf.engine.targets import Driver
+from pytest_agentperf.engine.task_records import DEFAULT_MAX_RECORDS, TaskRecords
+from pytest_agentperf.errors import LoadConfigError
+from pytest_agentperf.protocols import MockStatsSource, ProgressSink, RoundSampler
+from pytest_agentperf.result import MemoryReport, PerfResult
+
+__all__ = ["Execution", "Instruments"]
+
+LATE_THRESHOLD = 0.001  # a task is a "late start" beyond 1 ms after its intended start
+
+
+class _Measured:
+    """Accumulated over the measured phase or rounds.
+
+    The sums live in one preallocated array: between memory rounds nothing here may turn
+    into a new object (a float replacing the shared ``0.0`` constant is one more block).
+    """
+
+    __slots__ = ("injected_known", "records", "sums")
+
+    _START, _END, _BUSY, _INJECTED, _WORKER_TIME, _SPAN, _DISPATCHED = range(7)
+
+    def __init__(self, records: TaskRecords) -> None:
+        self.records = records
+        self.sums = array("d", [math.inf] + [0.0] * 6)
+        self.injected_known = False
+
+    def add(self, times: PhaseTimes, tasks: int, injected: float | None) -> None:
+        """One phase that ran ``tasks`` tasks (and made the mock inject ``injected`` s)."""
+        s = self.sums
+        s[self._START] = min(s[self._START], times.start)
+        s[self._END] = max(s[self._END], times.end)
+        s[self._BUSY] += times.end - times.start
+        s[self._WORKER_TIME] += times.workers * (times.end - times.start)
+        if tasks > 1 and times.last_start > times.start:  # open loop: the starts' span
+            s[self._SPAN] += times.last_start - times.start
+            s[self._DISPATCHED] += tasks - 1
+        if injected is not None:
+            s[self._INJECTED] += injected
+            self.injected_known = True
+
+    @property
+    def start(self) -> float:
+        return self.sums[self._START]
+
+    @property
+    def end(self) -> float:
+        return self.sums[self._END]
+
+    @property
+    def busy(self) -> float:
+        """Sum of phase durations (rounds leave out the sampling pauses)."""
+        return self.sums[self._BUSY]
+
+    @property
+    def injected(self) -> float:
+        return self.sums[self._INJECTED]
+
+    @property
+    def worker_time(self) -> float:
+        """Sum over phases of workers started x phase duration (closed-loop capacity)."""
+        return self.sums[self._WORKER_TIME]
+
+    @property
+    def achieved_rate(self) -> float | None:
+        """Open loop: tasks started per second, from the first intended start to the last
+        actual start of each phase (so the drain after the last start does not count)."""
+        span = self.sums[self._SPAN]
+        return self.sums[self._DISPATCHED] / span if span > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Instruments:
+    """What watches a run besides the engine: the mock (for efficiency), the memory
+    sampler (rounds), the progress line, and the bound on kept task records."""
+
+    mock: MockStatsSource | None = None
+    memory: RoundSampler | None = None
+    progress: ProgressSink | None = None
+    max_records: int = DEFAULT_MAX_RECORDS
+
+
+class Execution:
+    """One ``run()`` call: warm-up, measured phase or memory rounds, result."""
+
+    def __init__(
+        self, driver: Driver, source: TaskSource, plan: RunPlan, instruments: Instruments
+    ) -> None:
+        self.driver, self.source, self.plan = driver, source, plan
+        self.perf = instruments
+        self.measured: _Measured | None = None
+        self.done_before = 0  # tasks run before the measured records (progress)
+
+    async def execute(self) -> PerfResult:
+        plan, sampler = self.plan, self.perf.memory
+        if sampler is not None and plan.n is None:
+            raise LoadConfigError(
+                "run(): a memory budget measures growth per task, so it needs n=... (or a "
+                "task list), not only a duration."
+            )
+        await self._warmup()
+        total = plan.n
+        if self.perf.progress is not None:
+            self.perf.progress.start(plan.name, total)
+        monitor = Monitor(self.perf.progress, self._status)
+        started_at, t0 = time.time(), time.perf_counter()
+        monitor.start()
+        try:
+            memory = None
+            if sampler is not None:
+                memory = await self._rounds(sampler, monitor)
+            else:
+                await self._single()
+        finally:
+            observed = await monitor.stop()
+            if self.perf.progress is not None:
+                # The monitor samples periodically; the last line must show the final count.
+                done, p95 = self._status()
+                elapsed = time.perf_counter() - t0
+                self.perf.progress.update(done, done / elapsed if elapsed > 0 else 0.0, p95)
+                self.perf.progress.finish()
+        return self._result(observed, memory, started_at)
+
+    async def _warmup(self) -> None:
+        w = self.plan.warmup
+        if not w:
+            return
+        count, seconds = (w, None) if isinstance(w, int) else (None, float(w))
+        await run_phase(
+            self.driver, self.source, self.plan.phase(count, seconds), TaskRecords(count)
+        )
+        self.done_before = self.source.index
+
+    async def _single(self) -> None:
+        self.measured = _Measured(TaskRecords(self.plan.n, max_records=self.perf.max_records))
+        await self._measured_phase(self.plan.n, self.plan.duration)
+
+    async def _measured_phase(self, count: int | None, duration: float | None) -> None:
+        assert self.measured is not None
+        rec = self.measured.records
+        before, done_before = self._injected(), rec.count
+        times = await run_phase(self.driver, self.source, self.plan.phase(count, duration), rec)
+        after = self._injected()
+        injected = after - before if before is not None and after is not None else None
+        self.measured.add(times, rec.count - done_before, injected)
+
+    async def _rounds(self, sampler: RoundSampler, monitor: Monitor) -> MemoryReport:
+        assert self.plan.n is not None
+        rounds = sampler.plan(self.plan.n)
+        measured = sum(size for size, warm in rounds if not warm)
+        self.measured = _Measured(TaskRecords(measured, max_records=self.perf.max_records))
+        scratch = TaskRecords(max((size for size, _ in rounds), default=1))
+        with monitor.paused():
+            sampler.sample(0, warmup=True)
+        done = 0
+        for size, warm in rounds:
+            if warm:
+                scratch.reset()  # reused: no bookkeeping growth between samples
+                await run_phase(self.driver, self.source, self.plan.phase(size, None), scratch)
+            else:
+                await self._measured_phase(size, None)
+            done += size
+            with monitor.paused():
+                sampler.sample(done, warmup=warm)
+        diagnostic = sampler.diagnostic_round()
+        if diagnostic is not None and rounds:
+            with monitor.paused(), diagnostic:
+                last = rounds[-1][0]
+                spec = self.plan.phase(last, None)
+                await run_phase(self.driver, self.source, spec, TaskRecords(last))
+        return sampler.report()
+
+    def _injected(self) -> float | None:
+        mock = self.perf.mock
+        if mock is None:
+            return None
+        value = getattr(mock.stats(), "injected_latency_total", None)
+        return float(value) if isinstance(value, int | float) else None
+
+    def _status(self) -> tuple[int, float | None]:
+        m = self.measured
+        if m is None:
+            return 0, None
+        rec = m.records
+        lo = max(0, rec.kept - 256)
+        recent = sorted(
+            f - i
+            for i, f in zip(rec.intended[lo : rec.kept], rec.finished[lo : rec.kept], strict=True)
+        )
+        return rec.count, percentile(recent, 0.95) if recent else None
+
+    def _result(self, observed: Any, memory: MemoryReport | None, started_at: float) -> PerfResult:
+        assert self.measured is not None
+        m, plan = self.measured, self.plan
+        rec = m.records
+        duration = m.busy if m.busy > 0 else 0.0
+        latencies, services = rec.latencies(), rec.service_latencies()
+        latency = summarize(latencies)
+        service = summarize(services) if plan.mode == "open" else latency
+        ttfts = rec.ttfts()
+        eff = efficiency(
+            m.injected if m.injected_known else 0.0,
+            rec.count,
+            worker_time=m.worker_time if plan.mode == "closed" else None,
+            busy_time=math.fsum(latencies) * (rec.count / rec.kept if rec.kept else 1.0),
+        )
+        delays = rec.start_delays() if plan.mode == "open" else []
+        late = rec.scaled(sum(1 for d in delays if d > LATE_THRESHOLD))
+        throughput = rec.completed / duration if duration > 0 else 0.0
+        achieved = m.achieved_rate if plan.mode == "open" else None
+        figures = RunFigures(
+            latency=latency,
+            offered_rate=plan.rate,
+            achieved_rate=achieved,
+            late_starts=late,
+            start_delay_p99=percentile(sorted(delays), 0.99) if delays else 0.0,
+            total=rec.count,
+            capped=plan.concurrency is not None,
+        )
+        return PerfResult(
+            name=plan.name,
+            mode=plan.mode,
+            duration=duration,
+            completed=rec.completed,
+            failed=rec.failed,
+            throughput=throughput,
+            latency=latency,
+            service_latency=service,
+            concurrency=plan.concurrency,
+            offered_rate=plan.rate,
+            late_starts=late,
+            ttft=summarize(ttfts) if ttfts else None,
+            errors=rec.errors(),
+            efficiency=eff.value if eff else None,
+            mean_injected_latency=eff.mean_injected_latency if eff else None,
+            memory=memory,
+            timeseries=timeseries(rec, m.start, m.end - m.start),
+            samples=_reservoir(latencies, plan.seed),
+            service_samples=_reservoir(services, plan.seed),
+            selfcheck=assess_harness(observed, figures),
+            started_at=started_at,
+            extra=_extra(rec, plan, achieved),
+        )
+
+
+def _reservoir(values: list[float], seed: int | None) -> tuple[float, ...]:
+    return tuple(values[i] for i in reservoir_indices(len(values), seed=seed or 0))
+
+
+def _extra(rec: TaskRecords, plan: RunPlan, achieved: float | None) -> dict[str, Any]:
+    extra: dict[str, Any] = {"arrival": plan.arrival} if plan.mode == "open" else {}
+    if achieved is not None:
+        # tasks started per second over the arrival schedule (the drain after the last start
+        # left out): ~ offered_rate when the system and the generator kept up
+        extra["achieved_rate"] = achieved
+    if rec.sampled:
+        extra["records_sampled"] = {"kept": rec.kept, "tasks": rec.count}
+    return extra

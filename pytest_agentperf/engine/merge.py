@@ -1,0 +1,213 @@
+"""Combining the results of one workload run in several processes (``merge``).
+
+Counts, errors, throughput, mean, min and max merge exactly. Percentiles cannot be merged
+from summaries, so they are recomputed from the results' latency samples: when every result
+carries all its tasks' latencies (it ran at most 2000 tasks) from all of them pooled, which
+is exact; otherwise from a task-weighted union of the samples (an estimate). Time series
+are aligned on wall-clock start.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import replace
+
+from pytest_agentperf.engine.stats import RESERVOIR_SIZE, percentile, reservoir_indices
+from pytest_agentperf.errors import LoadConfigError
+from pytest_agentperf.result import LatencySummary, PerfResult, SelfCheck, WindowStats
+
+__all__ = ["merge"]
+
+
+def merge(results: Sequence[PerfResult], name: str | None = None) -> PerfResult:
+    """One :class:`PerfResult` for results of the same workload run side by side.
+
+    The processes are taken to have run at the same time: throughputs add up, the duration
+    is the longest. Efficiency is task-weighted; memory is dropped (per-process figures).
+    """
+    if not results:
+        raise LoadConfigError("merge() needs at least one PerfResult.")
+    if len(results) == 1:
+        return results[0]
+    first = results[0]
+    weights = [r.total for r in results]
+    pooled, pooled_services = _pooled(results)
+    keep = reservoir_indices(len(pooled))  # the merged result carries a bounded sample
+    samples = tuple(pooled[i] for i in keep)
+    services = tuple(pooled_services[i] for i in keep)
+    extra = {**first.extra, "merged_from": len(results)}
+    if "achieved_rate" in first.extra:  # open loop: side by side, the rates add up
+        extra["achieved_rate"] = math.fsum(r.extra.get("achieved_rate", 0.0) for r in results)
+    return replace(
+        first,
+        name=name or first.name,
+        duration=max(r.duration for r in results),
+        completed=sum(r.completed for r in results),
+        failed=sum(r.failed for r in results),
+        throughput=sum(r.throughput for r in results),
+        latency=_merge_summary([r.latency for r in results], pooled),
+        service_latency=_merge_summary([r.service_latency for r in results], pooled_services),
+        concurrency=_sum_int([r.concurrency for r in results]),
+        offered_rate=_sum_float([r.offered_rate for r in results]),
+        late_starts=sum(r.late_starts for r in results),
+        ttft=_merge_ttft(results),
+        errors=_merge_errors(results),
+        efficiency=_weighted([r.efficiency for r in results], weights),
+        mean_injected_latency=_weighted([r.mean_injected_latency for r in results], weights),
+        memory=None,
+        timeseries=_merge_windows(results),
+        samples=samples,
+        service_samples=services,
+        selfcheck=_merge_selfcheck(results),
+        started_at=min(r.started_at for r in results),
+        extra=extra,
+    )
+
+
+def _pooled(results: Sequence[PerfResult]) -> tuple[list[float], list[float]]:
+    """Every task's latency (and service latency) when each result carries all of them;
+    else a count-weighted sample of them."""
+    if all(len(r.samples) == r.total for r in results):
+        every = [x for r in results for x in r.samples]
+        services = [
+            x
+            for r in results
+            for x in (r.service_samples if len(r.service_samples) == r.total else r.samples)
+        ]
+        return every, services
+    total = sum(r.total for r in results) or 1
+    rng = random.Random(0)
+    lat: list[float] = []
+    svc: list[float] = []
+    for r in results:
+        want = min(len(r.samples), max(1, round(RESERVOIR_SIZE * r.total / total)))
+        picks = sorted(rng.sample(range(len(r.samples)), want)) if r.samples else []
+        lat.extend(r.samples[i] for i in picks)
+        pairs = len(r.service_samples) == len(r.samples)
+        svc.extend((r.service_samples if pairs else r.samples)[i] for i in picks)
+    return lat, svc
+
+
+def _merge_summary(parts: Sequence[LatencySummary], pooled: Sequence[float]) -> LatencySummary:
+    parts = [p for p in parts if p.count]
+    if not parts:
+        return LatencySummary()
+    count = sum(p.count for p in parts)
+    ordered = sorted(pooled)
+    fallback = _weighted_summary(parts) if not ordered else None
+
+    def q(p: float, attr: str) -> float:
+        return getattr(fallback, attr) if fallback is not None else percentile(ordered, p)
+
+    return LatencySummary(
+        count=count,
+        mean=math.fsum(p.mean * p.count for p in parts) / count,
+        min=min(p.min for p in parts),
+        p50=q(0.5, "p50"),
+        p90=q(0.9, "p90"),
+        p95=q(0.95, "p95"),
+        p99=q(0.99, "p99"),
+        p999=q(0.999, "p999"),
+        max=max(p.max for p in parts),
+    )
+
+
+def _weighted_summary(parts: Sequence[LatencySummary]) -> LatencySummary:
+    count = sum(p.count for p in parts)
+
+    def w(attr: str) -> float:
+        return math.fsum(getattr(p, attr) * p.count for p in parts) / count
+
+    return LatencySummary(
+        count=count,
+        mean=w("mean"),
+        min=min(p.min for p in parts),
+        p50=w("p50"),
+        p90=w("p90"),
+        p95=w("p95"),
+        p99=w("p99"),
+        p999=w("p999"),
+        max=max(p.max for p in parts),
+    )
+
+
+def _merge_ttft(results: Sequence[PerfResult]) -> LatencySummary | None:
+    parts = [r.ttft for r in results if r.ttft is not None and r.ttft.count]
+    return _weighted_summary(parts) if parts else None
+
+
+def _merge_errors(results: Sequence[PerfResult]) -> dict[str, int]:
+    errors: dict[str, int] = {}
+    for r in results:
+        for kind, count in r.errors.items():
+            errors[kind] = errors.get(kind, 0) + count
+    return errors
+
+
+def _sum_int(values: Sequence[int | None]) -> int | None:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+def _sum_float(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return math.fsum(present) if present else None
+
+
+def _weighted(values: Sequence[float | None], weights: Sequence[int]) -> float | None:
+    pairs = [(v, w) for v, w in zip(values, weights, strict=True) if v is not None]
+    total = sum(w for _, w in pairs)
+    return math.fsum(v * w for v, w in pairs) / total if pairs and total else None
+
+
+def _merge_windows(results: Sequence[PerfResult]) -> tuple[WindowStats, ...]:
+    base = min(r.started_at for r in results)
+    sizes = [w.end - w.start for r in results for w in r.timeseries if w.end > w.start]
+    if not sizes:
+        return ()
+    size = max(sizes)
+    buckets: dict[int, list[WindowStats]] = {}
+    for r in results:
+        for w in r.timeseries:
+            buckets.setdefault(int((r.started_at - base + w.start) / size), []).append(w)
+    out = []
+    for k in sorted(buckets):
+        group = buckets[k]
+        done = sum(w.completed for w in group)
+        out.append(
+            WindowStats(
+                start=k * size,
+                end=(k + 1) * size,
+                completed=done,
+                errors=sum(w.errors for w in group),
+                throughput=done / size,
+                p50=_nan_weighted([(w.p50, w.completed) for w in group]),
+                p95=_nan_weighted([(w.p95, w.completed) for w in group]),
+            )
+        )
+    return tuple(out)
+
+
+def _nan_weighted(pairs: list[tuple[float, int]]) -> float:
+    """Mean of the non-NaN values weighted by their counts (plain mean if all counts are 0)."""
+    valid = [(v, c) for v, c in pairs if not math.isnan(v)]
+    if not valid:
+        return math.nan
+    weight = sum(c for _, c in valid)
+    if not weight:
+        return math.fsum(v for v, _ in valid) / len(valid)
+    return math.fsum(v * c for v, c in valid) / weight
+
+
+def _merge_selfcheck(results: Sequence[PerfResult]) -> SelfCheck:
+    warnings: list[str] = []
+    for r in results:
+        warnings.extend(w for w in r.warnings if w not in warnings)
+    return SelfCheck(
+        loop_lag_p99=max(r.selfcheck.loop_lag_p99 for r in results),
+        loop_lag_max=max(r.selfcheck.loop_lag_max for r in results),
+        cpu_percent=max(r.selfcheck.cpu_percent for r in results),
+        warnings=tuple(warnings),
+    )

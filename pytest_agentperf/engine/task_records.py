@@ -1,0 +1,153 @@
+"""Per-task timestamps of one measured phase, in flat preallocated arrays (the hot path)."""
+
+from __future__ import annotations
+
+import math
+import random
+from array import array
+
+__all__ = ["DEFAULT_MAX_RECORDS", "TaskRecords"]
+
+#: Per-run bound on kept task records (34 bytes each: ~34 MB). Beyond it the records become
+#: a uniform sample of all tasks (Algorithm R); counts stay exact.
+DEFAULT_MAX_RECORDS = 1_000_000
+_CHUNK = 8192
+_NAN = math.nan
+
+
+class TaskRecords:
+    """Compact per-task timestamps (``perf_counter`` seconds) of one measured phase.
+
+    Five flat arrays (intended start, actual start, first token or NaN, finish, outcome
+    code: 0 = success, k = ``error_names[k - 1]``) indexed by completion order. With
+    ``expected`` known they are allocated once up front, so recording a task allocates
+    nothing; otherwise they grow in chunks of 8192. At most ``max_records`` are kept;
+    after that each new task replaces a random kept one (a uniform sample of all tasks).
+    """
+
+    __slots__ = (
+        "_capacity",
+        "_error_index",
+        "_rng",
+        "code",
+        "completed",
+        "count",
+        "error_counts",
+        "error_names",
+        "failed",
+        "finished",
+        "first",
+        "intended",
+        "kept",
+        "max_records",
+        "started",
+    )
+
+    def __init__(
+        self, expected: int | None = None, *, max_records: int = DEFAULT_MAX_RECORDS
+    ) -> None:
+        self.max_records = max(1, max_records)
+        size = min(expected, self.max_records) if expected else 0
+        self.intended = _doubles(size)
+        self.started = _doubles(size)
+        self.first = array("d", [_NAN]) * size
+        self.finished = _doubles(size)
+        self.code = array("H", bytes(2 * size))
+        self._capacity = size
+        self.count = 0  # tasks recorded (exact)
+        self.kept = 0  # records held (<= max_records)
+        self.completed = 0
+        self.failed = 0
+        self.error_names: list[str] = []
+        self.error_counts: list[int] = []
+        self._error_index: dict[str, int] = {}
+        self._rng = random.Random(0x5EED)
+
+    def add(self, intended: float, started: float, first: float, finished: float, err: int) -> None:
+        """Record one task (``err`` from :meth:`error_code`, 0 for success)."""
+        k = self.count
+        self.count = k + 1
+        if err:
+            self.failed += 1
+            self.error_counts[err - 1] += 1
+        else:
+            self.completed += 1
+        if k >= self._capacity:
+            if k >= self.max_records:
+                k = self._rng.randrange(k + 1)
+                if k >= self.max_records:
+                    return
+            else:
+                self._grow()
+        if k >= self.kept:
+            self.kept = k + 1
+        self.intended[k] = intended
+        self.started[k] = started
+        self.first[k] = first
+        self.finished[k] = finished
+        self.code[k] = err
+
+    def reset(self) -> None:
+        """Forget every record, keeping the allocated arrays (for reused scratch records)."""
+        self.count = self.kept = self.completed = self.failed = 0
+        self.error_counts = [0] * len(self.error_names)
+
+    def error_code(self, name: str) -> int:
+        """The outcome code of error type ``name`` (allocated on first sight)."""
+        code = self._error_index.get(name)
+        if code is None:
+            if len(self.error_names) >= 65534:
+                return self.error_code("other")
+            self.error_names.append(name)
+            self.error_counts.append(0)
+            code = self._error_index[name] = len(self.error_names)
+        return code
+
+    def _grow(self) -> None:
+        step = min(_CHUNK, self.max_records - self._capacity)
+        self.intended.extend(_doubles(step))
+        self.started.extend(_doubles(step))
+        self.first.extend(array("d", [_NAN]) * step)
+        self.finished.extend(_doubles(step))
+        self.code.extend(array("H", bytes(2 * step)))
+        self._capacity += step
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the records are a sample (more tasks than ``max_records``)."""
+        return self.count > self.kept
+
+    def errors(self) -> dict[str, int]:
+        return {n: c for n, c in zip(self.error_names, self.error_counts, strict=True) if c}
+
+    def latencies(self) -> list[float]:
+        """Finish minus intended start, per kept record."""
+        return [
+            f - i
+            for i, f in zip(self.intended[: self.kept], self.finished[: self.kept], strict=True)
+        ]
+
+    def service_latencies(self) -> list[float]:
+        """Finish minus actual start, per kept record."""
+        return [
+            f - s
+            for s, f in zip(self.started[: self.kept], self.finished[: self.kept], strict=True)
+        ]
+
+    def ttfts(self) -> list[float]:
+        """First token minus intended start, for records that marked one."""
+        pairs = zip(self.intended[: self.kept], self.first[: self.kept], strict=True)
+        return [t - i for i, t in pairs if t == t]
+
+    def start_delays(self) -> list[float]:
+        """Actual minus intended start, per kept record (open loop: dispatch lateness)."""
+        pairs = zip(self.intended[: self.kept], self.started[: self.kept], strict=True)
+        return [s - i for i, s in pairs]
+
+    def scaled(self, kept_count: int) -> int:
+        """A count among the kept records scaled to all tasks (records may be a sample)."""
+        return round(kept_count * self.count / self.kept) if self.kept else 0
+
+
+def _doubles(n: int) -> array[float]:
+    return array("d", bytes(8 * n))

@@ -1,0 +1,231 @@
+"""Options, ini keys and ``[tool.agentperf]``, resolved once into a frozen :class:`Settings`.
+
+Every command-line option has an ini twin (``--agentperf-scale`` / ``agentperf_scale``),
+readable from pytest.ini, tox.ini, setup.cfg or ``[tool.pytest.ini_options]``; the command
+line wins. Suite-wide default budgets come from ``--agentperf-budget METRIC=LIMIT``, the
+``agentperf_budgets`` ini lines and ``[tool.agentperf.budgets]`` in the rootdir's
+pyproject.toml; markers beat all of them (see :func:`pytest_agentperf.verdict.budgets.resolve`).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_agentperf.errors import BudgetConfigError, CompareExprError
+from pytest_agentperf.verdict.budgets import Budget, Source, parse_budget
+
+__all__ = ["OPTIONS", "SETTINGS_KEY", "Settings", "add_options", "load_settings"]
+
+AGENTPERF_DESC = "run performance tests (marked agentperf or carrying a budget marker)"
+JSON_DESC = "write the results document (JSON) to PATH, plus PATH.gab-{bigger,smaller}.json"
+HTML_DESC = "write the HTML report to PATH"
+SAVE_DESC = "save this run's results as the baseline NAME"
+COMPARE_DESC = "compare with the baseline NAME (default: the latest saved)"
+COMPARE_FAIL_DESC = "fail a test that regressed beyond EXPR, e.g. 'p95:10%,throughput:-5%'"
+SCALE_DESC = "multiply task counts and durations by FACTOR (e.g. 0.25 for quick PR runs)"
+SEED_DESC = "seed for the mock LLM and the workload generators (reproducible runs)"
+BUDGET_DESC = "suite-wide default budget METRIC=LIMIT, e.g. 'p95=<=200ms' (repeatable)"
+
+# (flag, ini name, ini type, metavar, help); ini names are the dests.
+OPTIONS: tuple[tuple[str, str, str, str | None, str], ...] = (
+    ("--agentperf", "agentperf", "bool", None, AGENTPERF_DESC),
+    ("--agentperf-json", "agentperf_json", "string", "PATH", JSON_DESC),
+    ("--agentperf-html", "agentperf_html", "string", "PATH", HTML_DESC),
+    ("--agentperf-save", "agentperf_save", "string", "NAME", SAVE_DESC),
+    ("--agentperf-compare", "agentperf_compare", "string", "NAME", COMPARE_DESC),
+    ("--agentperf-compare-fail", "agentperf_compare_fail", "string", "EXPR", COMPARE_FAIL_DESC),
+    ("--agentperf-scale", "agentperf_scale", "string", "FACTOR", SCALE_DESC),
+    ("--agentperf-seed", "agentperf_seed", "string", "N", SEED_DESC),
+    ("--agentperf-budget", "agentperf_budgets", "linelist", "METRIC=LIMIT", BUDGET_DESC),
+)
+PYPROJECT_KEYS = ("budgets",)
+LATEST = "latest"
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register every option and its ini twin."""
+    group = parser.getgroup("agentperf", "performance tests of async LLM agents")
+    for flag, dest, ini_type, metavar, ini_help in OPTIONS:
+        help_text = ini_help.replace("%", "%%")  # argparse formats help with %
+        if ini_type == "bool":
+            group.addoption(flag, action="store_true", default=None, dest=dest, help=help_text)
+        elif ini_type == "linelist":
+            group.addoption(flag, action="append", dest=dest, metavar=metavar, help=help_text)
+        elif flag == "--agentperf-compare":
+            group.addoption(flag, nargs="?", const=LATEST, dest=dest, metavar=metavar,
+                            help=help_text)  # fmt: skip
+        else:
+            group.addoption(flag, dest=dest, metavar=metavar, help=help_text)
+        default: Any = False if ini_type == "bool" else ([] if ini_type == "linelist" else None)
+        parser.addini(dest, ini_help, type=ini_type, default=default)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the plugin reads from the command line, ini and pyproject."""
+
+    enabled: bool = False
+    json_path: Path | None = None
+    html_path: Path | None = None
+    save: str | None = None
+    compare: str | None = None  # a baseline name, "latest", or None (no comparison)
+    compare_fail: str | None = None
+    scale: float = 1.0
+    seed: int | None = None
+    cli_budgets: Mapping[str, Budget] = field(default_factory=dict)
+    ini_budgets: Mapping[str, Budget] = field(default_factory=dict)
+
+    @property
+    def default_tiers(self) -> tuple[Mapping[str, Budget], ...]:
+        return (self.cli_budgets, self.ini_budgets)
+
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+
+
+def _option(config: pytest.Config, dest: str) -> tuple[Any, str]:
+    """The value of ``dest`` and where it came from (the flag or the ini key)."""
+    value = config.getoption(dest)
+    if value not in (None, []):
+        flag = next(o[0] for o in OPTIONS if o[1] == dest)
+        return value, flag
+    return config.getini(dest), f"ini option {dest!r}"
+
+
+def _path(config: pytest.Config, dest: str) -> Path | None:
+    value, origin = _option(config, dest)
+    if not value:
+        return None
+    base = config.invocation_params.dir if origin.startswith("--") else config.rootpath
+    return base / str(value)
+
+
+def _text(config: pytest.Config, dest: str) -> str | None:
+    value, _ = _option(config, dest)
+    return str(value) if value else None
+
+
+def _scale(config: pytest.Config) -> float:
+    value, origin = _option(config, "agentperf_scale")
+    if value in (None, ""):
+        return 1.0
+    try:
+        factor = float(value)
+    except ValueError:
+        factor = math.nan
+    if not math.isfinite(factor) or factor <= 0:
+        raise pytest.UsageError(
+            f"{origin}: {value!r} is not a scale factor; use a positive number such as 0.25 or 2."
+        )
+    return factor
+
+
+def _compare_fail(config: pytest.Config) -> str | None:
+    """The fail expression, checked now so that a bad one stops the run before any test."""
+    value, origin = _option(config, "agentperf_compare_fail")
+    if not value:
+        return None
+    from pytest_agentperf.verdict.baseline import parse_fail_expr
+
+    try:
+        parse_fail_expr(str(value), origin)
+    except CompareExprError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    return str(value)
+
+
+def _seed(config: pytest.Config) -> int | None:
+    value, origin = _option(config, "agentperf_seed")
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise pytest.UsageError(
+            f"{origin}: {value!r} is not a seed; use a whole number such as 42."
+        ) from None
+
+
+def parse_assignments(lines: Sequence[str], origin: str, source: Source) -> dict[str, Budget]:
+    """Parse ``METRIC=LIMIT`` lines (``p95=<=200ms``, ``throughput = 400/s``)."""
+    budgets: dict[str, Budget] = {}
+    for line in lines:
+        metric, sep, value = line.partition("=")
+        if not sep or not metric.strip():
+            raise BudgetConfigError(
+                f"{origin}: {line!r} is not METRIC=LIMIT; "
+                "use e.g. 'p95=<=200ms' or 'throughput=400/s'."
+            )
+        name = metric.strip()
+        budgets[name] = parse_budget(name, value.strip(), f"{origin} ({name})", source)
+    return budgets
+
+
+def read_pyproject(path: Path) -> dict[str, Budget]:
+    """The ``[tool.agentperf.budgets]`` of ``path``; unknown keys are rejected."""
+    if not path.is_file():
+        return {}
+    with path.open("rb") as handle:
+        try:
+            data = tomllib.load(handle)
+        except tomllib.TOMLDecodeError as exc:
+            raise BudgetConfigError(f"{path}: not valid TOML: {exc}") from exc
+    section: Any = data.get("tool", {}).get("agentperf", {})
+    unknown = sorted(set(section) - set(PYPROJECT_KEYS))
+    if unknown:
+        raise BudgetConfigError(
+            f"{path}: [tool.agentperf] has unknown key(s) {', '.join(map(repr, unknown))}; "
+            f"accepted: {', '.join(PYPROJECT_KEYS)}."
+        )
+    table: Any = section.get("budgets", {})
+    if not isinstance(table, dict):
+        raise BudgetConfigError(
+            f"{path}: [tool.agentperf] budgets must be a table of METRIC = LIMIT."
+        )
+    where = f"{path}: [tool.agentperf.budgets]"
+    return {k: parse_budget(k, v, f"{where} {k}", "pyproject") for k, v in table.items()}
+
+
+def _file_budgets(config: pytest.Config) -> dict[str, Budget]:
+    ini = parse_assignments(
+        config.getini("agentperf_budgets"), "ini option 'agentperf_budgets'", "ini"
+    )
+    pyproject = read_pyproject(config.rootpath / "pyproject.toml")
+    clash = sorted(set(ini) & set(pyproject))
+    if clash:
+        raise BudgetConfigError(
+            f"default budget(s) {', '.join(clash)} set both in the ini option 'agentperf_budgets' "
+            "and in [tool.agentperf.budgets]; keep one."
+        )
+    return {**pyproject, **ini}
+
+
+def load_settings(config: pytest.Config) -> Settings:
+    """Resolve the settings; raise ``pytest.UsageError`` naming the bad option and value."""
+    try:
+        cli = parse_assignments(
+            config.getoption("agentperf_budgets") or [], "--agentperf-budget", "cli"
+        )
+        files = _file_budgets(config)
+    except BudgetConfigError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    enabled, _ = _option(config, "agentperf")
+    return Settings(
+        enabled=bool(enabled),
+        json_path=_path(config, "agentperf_json"),
+        html_path=_path(config, "agentperf_html"),
+        save=_text(config, "agentperf_save"),
+        compare=_text(config, "agentperf_compare"),
+        compare_fail=_compare_fail(config),
+        scale=_scale(config),
+        seed=_seed(config),
+        cli_budgets=cli,
+        ini_budgets=files,
+    )

@@ -1,0 +1,96 @@
+"""The public API is curated: __all__ is sorted, complete and importable."""
+
+from __future__ import annotations
+
+import pytest
+
+import pytest_agentperf
+import reference_agent
+
+
+def test_all_is_sorted_and_importable() -> None:
+    for module in (pytest_agentperf, reference_agent):
+        assert module.__all__ == sorted(module.__all__), module.__name__
+        for name in module.__all__:
+            assert hasattr(module, name), f"{module.__name__}.{name}"
+
+
+def test_the_names_users_type_are_exported() -> None:
+    # The public contract: what the README, the docs and the examples import.
+    for name in (
+        "AgentPerf",
+        "Empirical",
+        "Faults",
+        "Fixed",
+        "LatencySummary",
+        "LogNormal",
+        "MemoryReport",
+        "MemoryTracker",
+        "MockLLM",
+        "MockStats",
+        "Normal",
+        "Outage",
+        "PerToken",
+        "PerfResult",
+        "Reply",
+        "Script",
+        "SelfCheck",
+        "SweepResult",
+        "ToolCall",
+        "Uniform",
+        "WindowStats",
+        "budget",
+        "first_token",
+        "merge",
+    ):
+        assert name in pytest_agentperf.__all__
+    for name in (
+        "BaseAgent",
+        "Task",
+        "TaskStatus",
+        "TaskResult",
+        "TaskHandle",
+        "AgentConfig",
+        "ImprovedAgent",
+        "LegacyAgent",
+    ):
+        assert name in reference_agent.__all__
+
+
+def test_public_objects_belong_to_the_package() -> None:
+    for name in pytest_agentperf.__all__:
+        obj = getattr(pytest_agentperf, name)
+        module = getattr(obj, "__module__", "pytest_agentperf")
+        assert module.startswith("pytest_agentperf"), (name, module)
+
+
+def test_the_plugin_surface_users_type(pytester: pytest.Pytester) -> None:
+    """Fixtures, markers and options keep their names (the entry point finds them)."""
+    fixtures = pytester.runpytest("--fixtures")
+    for fixture in ("agent_perf", "mock_llm", "memory_tracker", "async_benchmark"):
+        fixtures.stdout.fnmatch_lines([f"{fixture} -- *"])
+    markers = pytester.runpytest("--markers")
+    for marker in ("agentperf", "throughput", "latency", "memory_growth", "error_rate"):
+        markers.stdout.fnmatch_lines([f"@pytest.mark.{marker}(*"])
+    help_text = pytester.runpytest("--help").stdout.str()
+    for option in (
+        "--agentperf",
+        "--agentperf-json",
+        "--agentperf-html",
+        "--agentperf-save",
+        "--agentperf-compare",
+        "--agentperf-compare-fail",
+        "--agentperf-scale",
+        "--agentperf-seed",
+        "--agentperf-budget",
+    ):
+        assert f"{option} " in help_text or f"{option}=" in help_text, option
+
+
+def test_the_console_script_and_entry_point_are_declared() -> None:
+    from importlib.metadata import entry_points
+
+    plugins = {e.name: e.value for e in entry_points(group="pytest11")}
+    assert plugins.get("agentperf") == "pytest_agentperf.plugin"
+    scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
+    assert scripts.get("agentperf") == "pytest_agentperf.cli:main"
