@@ -250,8 +250,9 @@ class _Patches:
     def install(self) -> None:
         if self.installed:
             return
-        if self._patches is None:
-            self._patches = self._build()
+        # built anew each time: the classes of the modules imported now (a test runner may
+        # have re-imported httpcore2 since, and a patch on the old class would do nothing)
+        self._patches = self._build()
         for patch in self._patches:
             patch.install()
         self.installed = True
