@@ -20,6 +20,8 @@ from anthropic import AsyncAnthropic
 from openai import AsyncOpenAI
 from pytest_agentperf import budget, first_token
 
+HI = [{"role": "user", "content": "hi"}]
+
 
 @budget(error_rate="<= 1%")
 async def test_sdks_built_with_no_arguments(agent_perf, mock_llm):
@@ -27,12 +29,12 @@ async def test_sdks_built_with_no_arguments(agent_perf, mock_llm):
     oai, claude = AsyncOpenAI(), AsyncAnthropic()
 
     async def task(i):
-        await oai.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        await oai.chat.completions.create(model="gpt-4o-mini", messages=HI)
         async with oai.responses.stream(model="gpt-4o-mini", input="hi") as stream:
             async for event in stream:
                 if event.type == "response.output_text.delta":
                     first_token()
-        await claude.messages.create(model="claude-x", max_tokens=9, messages=[{"role": "user", "content": "hi"}])
+        await claude.messages.create(model="claude-x", max_tokens=9, messages=HI)
 
     result = await agent_perf.run(task, n=6, concurrency=3, warmup=0)
     assert result.failed == 0
@@ -57,7 +59,8 @@ from pytest_agentperf import budget
 async def test_agent_calls_a_tool_api(agent_perf, mock_llm):
     async def task(i):
         async with httpx2.AsyncClient() as client:
-            await client.post(mock_llm.base_url + "/chat/completions", json={"model": "m", "messages": []})
+            url = mock_llm.base_url + "/chat/completions"
+            await client.post(url, json={"model": "m", "messages": []})
             try:
                 await client.get("https://weather.example.com/today")
             except httpx2.ConnectError:
@@ -119,7 +122,8 @@ async def test_marker_and_suite_options(mock_llm):
     async with httpx2.AsyncClient() as client:
         for host in ("https://gateway.example", "https://llm.corp.example/v1",
                      "https://myres.openai.azure.com/openai"):
-            answer = await client.post(host + "/chat/completions", json={{"model": "m", "messages": []}})
+            body = {{"model": "m", "messages": []}}
+            answer = await client.post(host + "/chat/completions", json=body)
             assert answer.status_code == 200, host
     assert mock_llm.allow == ("{allowed}",)
     assert os.environ["GATEWAY_TOKEN"] == "t-http://127.0.0.2:9"
@@ -200,7 +204,8 @@ def test_bad_markers_error_the_test_naming_them(pytester: pytest.Pytester) -> No
     result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines(
         [
-            "*test_unknown_keyword: @pytest.mark.mock_llm has no keyword 'host'; accepted: hosts, allow, env, base_url.",
+            "*test_unknown_keyword: @pytest.mark.mock_llm has no keyword 'host'; "
+            "accepted: hosts, allow, env, base_url.",
             "*allow[[]0[]]='not a host' is not accepted: it is empty or contains spaces*",
             "*@pytest.mark.mock_llm(env=[[]'OPENAI_API_KEY'[]]) must be a mapping*",
         ]
