@@ -24,6 +24,8 @@ active) rather than torn out from under them.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +35,14 @@ from pytest_agentperf.mockllm.hosts import HostPattern, HostSet
 if TYPE_CHECKING:
     from pytest_agentperf.mockllm.core import MockCore
 
-__all__ = ["Interceptor", "active_interceptors", "blocked_message", "served", "unserved"]
+__all__ = [
+    "Interceptor",
+    "active_interceptors",
+    "blocked_message",
+    "flush_exporters",
+    "served",
+    "unserved",
+]
 
 _ACTIVE: list[Interceptor] = []
 # The URLs of every mock's serve() while it listens: in-process, so always let through.
@@ -67,6 +76,21 @@ def served(pattern: HostPattern) -> None:
 def unserved(pattern: HostPattern) -> None:
     """That server has closed."""
     _SERVED.remove(pattern)
+
+
+def flush_exporters() -> None:
+    """Export now what SDKs export on their own later, while the mock still answers it.
+
+    The OpenAI Agents SDK batches its traces and posts them from a thread every few
+    seconds and at exit; flushed here, they reach the mock (``stats().telemetry``) rather
+    than the network once the mock has stopped. Only SDKs already imported are touched.
+    """
+    tracing = sys.modules.get("agents.tracing")
+    provider = getattr(tracing, "get_trace_provider", None)
+    if provider is None:
+        return
+    with contextlib.suppress(Exception):  # an exporter's own failure is not the test's
+        provider().force_flush()
 
 
 def _label(url: Any) -> str:

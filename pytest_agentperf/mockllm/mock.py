@@ -24,7 +24,7 @@ from pytest_agentperf.mockllm.hosts import (
     parse_hosts,
     resolve_env,
 )
-from pytest_agentperf.mockllm.intercept import Interceptor, served, unserved
+from pytest_agentperf.mockllm.intercept import Interceptor, flush_exporters, served, unserved
 from pytest_agentperf.mockllm.models import LatencyLike, as_model
 from pytest_agentperf.mockllm.replies import as_scripts
 from pytest_agentperf.mockllm.server import MockServer, check_loopback
@@ -234,6 +234,7 @@ class MockLLM:
     def stop(self) -> None:
         """Undo ``start()`` and close servers still open; safe to call twice."""
         if self._started:
+            flush_exporters()
             self._started = False
             self._env.restore()
             self._interceptor.stop()
