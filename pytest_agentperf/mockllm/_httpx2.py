@@ -23,6 +23,7 @@ HTTPX2 = Flavour(
     read_timeout=httpx2.ReadTimeout,
     connect_error=httpx2.ConnectError,
     protocol_error=httpx2.RemoteProtocolError,
+    headers_class=httpx2.Headers,
 )
 
 

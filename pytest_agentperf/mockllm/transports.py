@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -28,6 +28,7 @@ _MESSAGES = {
     TIMEOUT: "The read operation timed out (emulated by the mock LLM).",
     CONNECTION_ERROR: "Connection refused (injected by the mock LLM).",
 }
+_HEADER_SETS = 4096
 _DISCONNECT = "peer closed connection without sending complete message body (mock LLM)"
 
 
@@ -41,6 +42,22 @@ class Flavour:
     read_timeout: Callable[..., Exception]
     connect_error: Callable[..., Exception]
     protocol_error: Callable[..., Exception]
+    headers_class: Callable[..., Any]
+    _headers: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def headers(self, pairs: Any) -> Any:
+        """``pairs`` as the library's ``Headers``, built once per distinct set.
+
+        A response copies the ``Headers`` it is given, which costs a third of normalising
+        the pairs again on every answer; the set of distinct header lists is small (they
+        differ by content-length), and bounded here.
+        """
+        built = self._headers.get(pairs)
+        if built is None:
+            if len(self._headers) >= _HEADER_SETS:
+                self._headers.clear()
+            built = self._headers[pairs] = self.headers_class(pairs)
+        return built
 
     def error(self, fault: str | None, request: Any) -> Exception:
         """The client's own exception for ``fault``."""
@@ -113,6 +130,7 @@ HTTPX = Flavour(
     read_timeout=httpx.ReadTimeout,
     connect_error=httpx.ConnectError,
     protocol_error=httpx.RemoteProtocolError,
+    headers_class=httpx.Headers,
 )
 
 
@@ -156,7 +174,8 @@ class HttpxFront:
         plan = self.core.plan(incoming, arrival)
         if plan.segments is not None:
             stream = self.flavour.stream(self, plan, arrival, loop, request)
-            return self.flavour.response(plan.status, headers=plan.headers, stream=stream)
+            headers = self.flavour.headers(plan.headers)
+            return self.flavour.response(plan.status, headers=headers, stream=stream)
         try:
             if plan.fault is not None:
                 await sleep_until(arrival + plan.fault_at, loop)
@@ -170,7 +189,8 @@ class HttpxFront:
     def _complete(self, plan: Plan, body: bytes) -> Any:
         # stream= rather than content=, which re-encodes; plain plans carry content-length
         flavour = self.flavour
-        return flavour.response(plan.status, headers=plan.headers, stream=flavour.bytestream(body))
+        headers = flavour.headers(plan.headers)
+        return flavour.response(plan.status, headers=headers, stream=flavour.bytestream(body))
 
     def respond_sync(self, request: Any) -> Any:
         """The same for a blocking client: sleeps the thread, returns the body at once."""
