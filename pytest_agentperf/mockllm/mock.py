@@ -108,6 +108,11 @@ class MockLLM:
         allow: object = (),
         env: object = True,
     ) -> None:
+        if not isinstance(base_url, str) or "://" not in base_url:
+            raise MockConfigError(
+                f"base_url={base_url!r} is not accepted; use a URL such as "
+                f"{DEFAULT_BASE_URL!r} or 'https://api.openai.com/v1'."
+            )
         self._base_url = base_url.rstrip("/")
         own = parse_host(self._base_url, "base_url")
         self._hosts = HostSet((own, *parse_hosts(hosts, "hosts")))

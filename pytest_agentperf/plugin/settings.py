@@ -274,6 +274,11 @@ def _mock_options(config: pytest.Config) -> MockOptions:
         parse_hosts(allow or [], allow_origin)
         env = parse_env_lines(env_lines or [], env_origin)
         resolve_env(env, DEFAULT_BASE_URL)
+        if base_url and "://" not in str(base_url):
+            raise MockConfigError(
+                f"{base_origin}={base_url!r} is not accepted; use a URL such as "
+                f"{DEFAULT_BASE_URL!r}."
+            )
         if base_url:
             parse_host(str(base_url), base_origin)
     except MockConfigError as exc:

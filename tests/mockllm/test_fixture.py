@@ -167,6 +167,7 @@ def test_ini_cli_and_marker_options(
         (["--mock-llm-env", "OPENAI_BASEURL=x"], "*misspelt OPENAI_BASE_URL*"),
         (["--mock-llm-env", "JUSTANAME"], "*--mock-llm-env: 'JUSTANAME' is not NAME=VALUE*"),
         (["--mock-llm-base-url", "ftp://x"], "*--mock-llm-base-url='ftp://x'*scheme 'ftp'*"),
+        (["--mock-llm-base-url", "localhost:8000"], "*--mock-llm-base-url='localhost:8000'*a URL*"),
     ],
 )
 def test_bad_options_stop_the_run_naming_them(

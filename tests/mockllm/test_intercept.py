@@ -298,6 +298,8 @@ async def test_hosts_are_configurable_for_gateways_and_azure() -> None:
         ({"env": {"MY_VAR": None}}, r"MY_VAR is not one of the variables"),
         ({"env": {"X": "{port}"}}, r"\{port\}"),
         ({"env": "yes"}, r"env='yes' is not accepted"),
+        ({"base_url": "localhost:8000"}, r"base_url='localhost:8000' is not accepted; use a URL"),
+        ({"base_url": "https://api.*.com/v1"}, r"base_url='https://api\.\*\.com/v1'"),
     ],
 )
 def test_bad_hosts_allow_and_env_name_the_field(kwargs: dict[str, object], expected: str) -> None:
