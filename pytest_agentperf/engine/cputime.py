@@ -1,10 +1,8 @@
-"""CPU clocks for attributing a run's CPU: the harness's own, the process's, the loop's wait.
+"""CPU clocks for attributing a run's CPU: the process's, and the loop thread's wait.
 
-* **The harness's bookkeeping** is timed with the calling thread's CPU clock
-  (``time.thread_time``, ``CLOCK_THREAD_CPUTIME_ID``): exact whatever else runs on the
-  machine, but a system call (~0.7 µs on a KVM guest), so the hot path times one task in
-  :data:`SAMPLE_EVERY` and the estimate is scaled to all tasks. The clock's own cost inside
-  a timed region is measured once (:func:`clock_overhead`) and subtracted.
+(The harness's own work is timed on the thread CPU clock, sampled: ``pytest_agentperf.clocks``,
+shared with the mock.)
+
 * **The process's CPU** (``time.process_time``: every thread, exact on Linux) is read at
   each phase's ends, and every monitor tick into a :class:`CpuTimeline` from which the CPU
   of any time window is interpolated (per-window CPU for baseline comparisons).
@@ -18,41 +16,11 @@ from __future__ import annotations
 
 import bisect
 import math
-import statistics
-import time
 from array import array
 
-__all__ = [
-    "SAMPLE_EVERY",
-    "SAMPLE_MASK",
-    "CpuTimeline",
-    "SchedStat",
-    "clock_overhead",
-    "read_schedstat",
-]
+__all__ = ["CpuTimeline", "SchedStat", "read_schedstat"]
 
-#: The hot path times the bookkeeping of one task in this many (a power of two).
-SAMPLE_EVERY = 16
-SAMPLE_MASK = SAMPLE_EVERY - 1
-
-_OVERHEAD: list[float] = []
 _SCHEDSTAT = "/proc/thread-self/schedstat"
-
-
-def clock_overhead() -> float:
-    """What one ``thread_time()`` pair adds to the region it times, in seconds (cached).
-
-    The median of back-to-back pairs: each timed region contains the tail of its first
-    call and the head of its second, which is one call's cost.
-    """
-    if not _OVERHEAD:
-        tick = time.thread_time
-        pairs = []
-        for _ in range(301):
-            c0 = tick()
-            pairs.append(tick() - c0)
-        _OVERHEAD.append(max(0.0, statistics.median(pairs)))
-    return _OVERHEAD[0]
 
 
 class SchedStat:

@@ -15,7 +15,7 @@ from array import array
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_agentperf.engine.cputime import clock_overhead
+from pytest_agentperf.clocks import clock_overhead
 from pytest_agentperf.engine.gcpause import frozen_heap
 from pytest_agentperf.engine.phase import PhaseTimes, TaskSource, run_phase
 from pytest_agentperf.engine.plan import RunPlan

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pytest_agentperf.engine.cputime import SAMPLE_MASK, clock_overhead
+from pytest_agentperf.clocks import SAMPLE_MASK, clock_overhead
 from pytest_agentperf.engine.targets import Driver, new_slot
 from pytest_agentperf.engine.task_records import TaskRecords
 from pytest_agentperf.errors import LoadConfigError

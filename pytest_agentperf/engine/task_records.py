@@ -25,7 +25,7 @@ class TaskRecords:
     after that each new task replaces a random kept one (a uniform sample of all tasks).
 
     ``harness_cpu`` holds ``[CPU seconds, tasks timed]`` of the engine's own per-task
-    bookkeeping, timed on one task in ``cputime.SAMPLE_EVERY`` (see :meth:`bookkeeping`).
+    bookkeeping, timed on one task in ``clocks.SAMPLE_EVERY`` (see :meth:`bookkeeping`).
     """
 
     __slots__ = (

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from pytest_agentperf.engine.cputime import CpuTimeline, clock_overhead, read_schedstat
+from pytest_agentperf.clocks import clock_overhead
+from pytest_agentperf.engine.cputime import CpuTimeline, read_schedstat
 from pytest_agentperf.engine.gcpause import GcWatch, frozen_heap
 from pytest_agentperf.engine.runner import AgentPerf
 from pytest_agentperf.engine.stats import attribute_cpu
