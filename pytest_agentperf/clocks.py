@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from array import array
 from collections.abc import Awaitable, Generator
 from typing import Any, TypeVar
 
@@ -53,54 +52,54 @@ class SampledCpu:
 
     ``due()`` is called once per occurrence and says whether to time it; the timed ones go
     through ``timed(awaitable)`` (or ``add(seconds)``); :attr:`total` scales their CPU to
-    every occurrence. Three numbers in one preallocated array: nothing here grows.
+    every occurrence. Plain numbers in slots: an update replaces one, nothing grows.
     """
 
-    __slots__ = ("_n", "every")
+    __slots__ = ("cpu", "mask", "seen", "timed_count")
 
     def __init__(self, every: int = SAMPLE_EVERY) -> None:
         if every < 1 or every & (every - 1):
             raise ValueError(f"SampledCpu(every={every!r}): use a power of two")
-        self.every = every
-        self._n = array("d", [0.0, 0.0, 0.0])  # CPU seconds timed, occurrences timed, seen
+        self.mask = every - 1
+        self.cpu = 0.0  # CPU seconds of the timed occurrences
+        self.timed_count = 0
+        self.seen = 0
 
     def due(self) -> bool:
         """Count one occurrence; whether it is one to time."""
-        n = self._n
-        seen = n[2]
-        n[2] = seen + 1.0
-        if int(seen) & (self.every - 1):
+        seen = self.seen
+        self.seen = seen + 1
+        if seen & self.mask:
             return False
-        n[1] += 1.0
+        self.timed_count += 1
         return True
 
     def add(self, seconds: float) -> None:
         """Add the CPU of (a part of) a timed occurrence."""
-        self._n[0] += seconds
+        self.cpu += seconds
 
     def timed(self, awaitable: Awaitable[T]) -> Awaitable[T]:
         """``awaitable``, with each of its steps timed on the thread CPU clock."""
-        return _Timed(awaitable, self._n)
+        return _Timed(awaitable, self)
 
     @property
     def total(self) -> float:
         """CPU seconds of every occurrence so far (the timed ones' mean x all of them)."""
-        cpu, timed, seen = self._n
-        return cpu * seen / timed if timed else 0.0
+        return self.cpu * self.seen / self.timed_count if self.timed_count else 0.0
 
 
 class _Timed(Awaitable[T]):
-    """Drives an awaitable step by step, adding each step's thread CPU to ``n[0]``."""
+    """Drives an awaitable step by step, adding each step's thread CPU to ``meter``."""
 
-    __slots__ = ("_inner", "_n")
+    __slots__ = ("_inner", "_meter")
 
-    def __init__(self, inner: Awaitable[T], n: array[float]) -> None:
+    def __init__(self, inner: Awaitable[T], meter: SampledCpu) -> None:
         self._inner = inner
-        self._n = n
+        self._meter = meter
 
     def __await__(self) -> Generator[Any, Any, T]:
         steps = self._inner.__await__()
-        tick, n, overhead = time.thread_time, self._n, clock_overhead()
+        tick, meter, overhead = time.thread_time, self._meter, clock_overhead()
         value: Any = None
         error: BaseException | None = None
         while True:
@@ -108,12 +107,12 @@ class _Timed(Awaitable[T]):
             try:
                 out = steps.send(value) if error is None else steps.throw(error)
             except StopIteration as stop:
-                n[0] += tick() - c0 - overhead
+                meter.cpu += tick() - c0 - overhead
                 return stop.value  # type: ignore[no-any-return]
             except BaseException:
-                n[0] += tick() - c0 - overhead
+                meter.cpu += tick() - c0 - overhead
                 raise
-            n[0] += tick() - c0 - overhead
+            meter.cpu += tick() - c0 - overhead
             try:
                 value, error = (yield out), None
             except BaseException as exc:  # a cancellation, thrown in by the task
