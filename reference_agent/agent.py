@@ -125,11 +125,15 @@ class ImprovedAgent(BaseAgent):
         return reply.content
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        """One chat completion through cache, retry, breaker and the pooled client."""
-        if self.cache is None:
+        """One chat completion through cache, retry, breaker and the pooled client.
+
+        A request asking for a sampled answer (``temperature`` > 0) bypasses the cache
+        and single-flight unless ``AgentConfig.cache_sampled``."""
+        cache = self.cache
+        if cache is None or (request.sampled and not self.config.cache_sampled):
             return await self._call_upstream(request)
         loader = functools.partial(self._call_upstream, request)
-        return await self.cache.get_or_load(request.cache_key(), loader)
+        return await cache.get_or_load(request.cache_key(), loader)
 
     async def _call_upstream(self, request: ChatRequest) -> ChatResponse:
         return await call_with_retry(
