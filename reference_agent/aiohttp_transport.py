@@ -131,11 +131,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._closed:
             raise RuntimeError("AiohttpTransport is closed.")
         limits = self._limits
+        keepalive: dict[str, Any] = {"force_close": True}  # no keep-alive: close after each
+        if limits.max_keepalive_connections != 0:
+            keepalive = {"keepalive_timeout": limits.keepalive_expiry or None}
         connector = aiohttp.TCPConnector(
             limit=0,  # the slots semaphore bounds requests, so that pool waits are timed
-            keepalive_timeout=limits.keepalive_expiry or None,
-            force_close=limits.max_keepalive_connections == 0,
             ssl=self._verify,
+            **keepalive,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,

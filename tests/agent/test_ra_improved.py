@@ -400,3 +400,35 @@ async def test_pooled_client_reuses_connections() -> None:
 def test_last_prompt_helper() -> None:
     request = httpx.Request("POST", BASE_URL, json={"messages": [{"content": "z"}]})
     assert last_prompt(request) == "z"
+
+
+@pytest.mark.asyncio
+async def test_sampled_requests_are_not_cached_unless_asked() -> None:
+    def sampled(t: float) -> dict[str, Any]:
+        return {"prompt": "same", "temperature": t}
+
+    handler = Recorder()
+    async with agent_for(handler) as agent:
+        for _ in range(3):
+            await agent.run(sampled(0.7))
+        await agent.run(sampled(0))
+        await agent.run(sampled(0))
+        stats = agent.statistics()
+    assert len(handler.requests) == 3 + 1  # every sampled one, one deterministic
+    assert (stats.cache_misses, stats.cache_hits) == (1, 1)
+    opted_in = Recorder()
+    async with agent_for(opted_in, cache_sampled=True) as agent:
+        for _ in range(3):
+            await agent.run(sampled(0.7))
+    assert len(opted_in.requests) == 1
+
+
+@pytest.mark.asyncio
+async def test_the_cache_key_ignores_option_order_and_stream() -> None:
+    handler = Recorder(lambda request: sse(["x"]) if b'"stream"' in request.content else reply("x"))
+    async with agent_for(handler) as agent:
+        await agent.run({"prompt": "q", "max_tokens": 5, "top_p": 1})
+        await agent.run({"top_p": 1, "max_tokens": 5, "prompt": "q"})
+        await agent.run({"prompt": "q", "max_tokens": 5, "top_p": 1, "stream": True})
+        await agent.run({"prompt": "q", "max_tokens": 6, "top_p": 1})
+    assert len(handler.requests) == 2
