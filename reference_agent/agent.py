@@ -20,6 +20,13 @@ Layering, outermost first, and why:
   permit without an outcome, so it can neither open nor close the breaker.
 - **client** (``LLMClient``): pooled connections, keep-alive, httpx errors mapped to the
   agent's exceptions, the per-attempt timeout cancels the request and frees its connection.
+  The client is an ``httpx.AsyncClient`` (so an injected transport and respx intercept it);
+  on the real network aiohttp's pool carries the bytes (``AgentConfig.http_backend``).
+
+Per task the agent's own layers cost well under 100 us of CPU on a small VM
+(``benchmarks/bench_agents.py``): the request is encoded once with orjson, the cache key is
+orjson's sorted-keys encoding (~1 us), and a request asking for a sampled answer
+(``temperature`` > 0) skips the cache unless ``AgentConfig.cache_sampled``.
 """
 
 from __future__ import annotations

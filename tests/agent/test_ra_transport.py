@@ -231,6 +231,17 @@ async def test_the_pool_reaper_sees_an_injected_httpcore_transport() -> None:
         await transport.aclose()
 
 
+@pytest.mark.asyncio
+async def test_an_https_endpoint_gets_the_ca_bundle_httpx_trusts() -> None:
+    import ssl
+
+    for url, expected in (("https://llm.example/v1", ssl.SSLContext), ("http://x/v1", bool)):
+        agent = ImprovedAgent(base_url=url, **SETTINGS)
+        async with agent:
+            verify = agent.llm.client._transport._verify  # type: ignore[attr-defined]
+            assert isinstance(verify, expected)
+
+
 def test_http_backend_is_validated() -> None:
     with pytest.raises(AgentConfigError, match="http_backend"):
         ImprovedAgent(http_backend="curl")
