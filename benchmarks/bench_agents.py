@@ -261,11 +261,20 @@ async def drive(one: One, n: int, c: int) -> list[float]:
     return took
 
 
+def machine_busy() -> float:
+    """CPU seconds every process on the machine has used (idle and iowait left out)."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
+
+
 async def measure(row: Row, c: int, freeze: bool, server: Server | None) -> None:
     gc.collect()
     if freeze:
         gc.freeze()
     s0 = server.cpu() if server else 0.0
+    m0 = machine_busy()
     c0, w0 = time.process_time(), time.perf_counter()
     try:
         took = sorted(await drive(row.one, row.tasks, c))
@@ -276,10 +285,12 @@ async def measure(row: Row, c: int, freeze: bool, server: Server | None) -> None
     rate = row.tasks / wall
     sample = {"tput": rate, "eff": rate * row.latency / c, "cpu_us": cpu / row.tasks * 1e6}
     sample["cpu_pct"] = cpu / wall * 100
+    server_cpu = server.cpu() - s0 if server else 0.0
+    sample["others_pct"] = max(0.0, machine_busy() - m0 - cpu - server_cpu) / wall * 100
     sample["p50_ms"] = took[len(took) // 2] * 1e3
     sample["p99_ms"] = took[int(len(took) * 0.99)] * 1e3
     if server:
-        sample["server_us"] = (server.cpu() - s0) / row.tasks * 1e6
+        sample["server_us"] = server_cpu / row.tasks * 1e6
     row.samples.append(sample)
 
 
@@ -308,13 +319,15 @@ def table(title: str, rows: list[Row], c: int) -> None:
     print(f"\n== {title}")
     has_server = any("server_us" in s for row in rows for s in row.samples)
     head = f"{'':<34}{'tasks/s':>10}{'eff':>7}{'cpu us/task':>20}{'cpu %':>6}{'p50 ms':>8}"
-    print(head + (f"{'server us':>11}" if has_server else "") + f"   n  (concurrency {c})")
+    head += f"{'others %':>9}" + (f"{'server us':>11}" if has_server else "")
+    print(f"{head}   n  (concurrency {c}; others %: CPU other processes used meanwhile)")
     for row in rows:
         cpus = [s["cpu_us"] for s in row.samples]
         spread = f"({min(cpus):,.0f}-{max(cpus):,.0f})"
         line = (f"{row.name:<34}{row.median('tput'):>10,.1f}{row.median('eff'):>7.3f}"
                 f"{row.median('cpu_us'):>8,.0f} {spread:<12}"
-                f"{row.median('cpu_pct'):>5.0f}{row.median('p50_ms'):>8.1f}")  # fmt: skip
+                f"{row.median('cpu_pct'):>5.0f}{row.median('p50_ms'):>8.1f}"
+                f"{row.median('others_pct'):>9.0f}")  # fmt: skip
         if has_server:
             line += f"{row.median('server_us'):>11,.0f}"
         print(f"{line}   {row.tasks}")

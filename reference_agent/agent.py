@@ -44,7 +44,7 @@ from reference_agent.chat import ChatRequest, ChatResponse
 from reference_agent.config import AgentConfig
 from reference_agent.errors import LLMError, LLMStatusError
 from reference_agent.llm import LLMClient
-from reference_agent.resilience import CircuitBreaker, RetryPolicy, call_with_retry
+from reference_agent.resilience import CircuitBreaker, Permit, RetryPolicy, call_with_retry
 from reference_agent.task import Task
 from reference_agent.tools import ToolFunction, run_tool_loop
 
@@ -128,6 +128,8 @@ class ImprovedAgent(BaseAgent):
     async def process_task(self, task: Task) -> str:
         """Answer the task's prompt or chat ``messages``; returns the reply text."""
         request = ChatRequest.from_payload(task.payload, self.config)
+        if not self.tools:  # no tool to call: the first reply is the answer
+            return (await self.complete(request)).content
         reply = await run_tool_loop(request, self.complete, self.tools, self.config.max_tool_rounds)
         return reply.content
 
@@ -155,35 +157,22 @@ class ImprovedAgent(BaseAgent):
         )
 
     async def _attempt(self, request: ChatRequest, limit: float | None) -> ChatResponse:
-        if self.breaker is None:
+        breaker = self.breaker
+        if breaker is None:
             reply = await self.llm.chat(request, limit=limit)
         else:
-            reply = await self._attempt_through_breaker(self.breaker, request, limit)
+            permit = breaker.acquire()
+            if permit.probe:
+                probe_limit = breaker.probe_timeout
+                limit = probe_limit if limit is None else min(limit, probe_limit)
+            try:
+                reply = await self.llm.chat(request, limit=limit)
+            except BaseException as exc:
+                _settle(permit, exc)
+                raise
+            permit.success()
         if reply.first_token_at is not None:
             self.mark_first_token(reply.first_token_at)
-        return reply
-
-    async def _attempt_through_breaker(
-        self, breaker: CircuitBreaker, request: ChatRequest, limit: float | None
-    ) -> ChatResponse:
-        permit = breaker.acquire()
-        if permit.probe:
-            probe_limit = breaker.probe_timeout
-            limit = probe_limit if limit is None else min(limit, probe_limit)
-        try:
-            reply = await self.llm.chat(request, limit=limit)
-        except LLMError as exc:
-            if exc.trips_breaker:
-                permit.failure()
-            elif isinstance(exc, LLMStatusError):
-                permit.success()  # an upstream that answered (e.g. 400) is alive
-            else:
-                permit.release()  # local (e.g. no pooled connection): says nothing of it
-            raise
-        except BaseException:
-            permit.release()
-            raise
-        permit.success()
         return reply
 
     def _stopping(self) -> bool:
@@ -206,3 +195,15 @@ class ImprovedAgent(BaseAgent):
             extras["cache_misses"] = self.cache.misses
             extras["cache_coalesced"] = self.cache.coalesced
         return extras
+
+
+def _settle(permit: Permit, exc: BaseException) -> None:
+    """Report a failed attempt to the breaker: a failure when the error says the upstream is
+    unhealthy, a success when it answered (a 4xx: it is alive), else no outcome (a local
+    failure such as no pooled connection, or a cancellation, says nothing of it)."""
+    if isinstance(exc, LLMError) and exc.trips_breaker:
+        permit.failure()
+    elif isinstance(exc, LLMStatusError):
+        permit.success()
+    else:
+        permit.release()

@@ -30,6 +30,7 @@ from multidict import CIMultiDict
 from reference_agent.aiohttp_transport import AiohttpTransport
 from reference_agent.chat import ChatRequest, ChatResponse, auth_headers, chat_url, parse_completion
 from reference_agent.config import AgentConfig
+from reference_agent.deadlines import Deadlines
 from reference_agent.errors import (
     LLMConnectionError,
     LLMError,
@@ -196,6 +197,7 @@ class LLMClient:
         self._extensions = {"timeout": timeout.as_dict()}
         self._request_headers = httpx.Headers()
         self._wire_headers: CIMultiDict[str] = CIMultiDict()
+        self._deadlines = Deadlines()
         self.reaped = 0
         """Pool slots reclaimed from httpcore's cancellation leak (see ``pool_reaper``)."""
 
@@ -250,6 +252,7 @@ class LLMClient:
         self._route = getattr(client, "_transport_for_url", None)
 
     async def aclose(self) -> None:
+        self._deadlines.close()
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
@@ -260,37 +263,72 @@ class LLMClient:
         """One attempt, cancelled after ``limit`` seconds (``LLMTimeoutError``,
         retryable); the pool gets its connection back either way. ``body`` is the
         request's encoding when the caller has it already."""
-        client = self.client
+        if body is None:
+            body = request.encode()
+        if limit is None:
+            return await self._attempt(request, body)
+        # asyncio.timeout's logic on a timer shared by the attempts (see deadlines.py),
+        # and uncancel() to tell this deadline's cancellation from others'.
+        task = asyncio.current_task()
+        assert task is not None
+        cancelling = task.cancelling()
+        expiry = self._deadlines.arm(task, limit)
         try:
-            async with asyncio.timeout(limit):
-                return await self._send(request, request.encode() if body is None else body)
-        except asyncio.CancelledError:
-            self.reaped += await reap_orphaned_connections(client)
-            raise
-        except TimeoutError as exc:
-            if isinstance(exc, LLMError):
-                raise
-            self.reaped += await reap_orphaned_connections(client)
+            return await self._attempt(request, body)
+        except asyncio.CancelledError as exc:
+            if not expiry.fired or expiry.undo() > cancelling:
+                raise  # cancelled by someone else (too)
             raise LLMTimeoutError(
                 f"LLM call did not finish within its {limit}s attempt timeout",
                 retryable=True,
             ) from exc
+        finally:
+            self._deadlines.disarm(expiry)
+            if expiry.fired:
+                expiry.undo()  # fired, but the work ended some other way: take it back
 
-    async def _send(self, request: ChatRequest, body: bytes) -> ChatResponse:
-        route = self._route
+    async def _attempt(self, request: ChatRequest, body: bytes) -> ChatResponse:
+        client = self.client
         try:
-            if route is None:  # no routing hook: the public client API
-                return await send_chat(self.client, self.url, request, self.headers)
-            transport = route(self.url)
-            if request.stream:
-                return await self._stream(transport, body)
-            if transport is self._wire:
-                reply = await transport.post(self._url, self._wire_headers, body)
-            else:
-                reply = await self._post(transport, body)
+            if request.stream or self._route is None:
+                return await self._send_other(client, request, body)
+            return decode_reply(*await self._send(body))
         except httpx.HTTPError as exc:
             raise map_httpx_error(exc) from exc
-        return decode_reply(*reply)
+        except asyncio.CancelledError:  # by the attempt timeout, or the task's
+            self.reaped += await reap_orphaned_connections(client)
+            raise
+
+    async def _send(self, body: bytes) -> tuple[int, bytes, str | None]:
+        """A plain JSON call: (status, body, Retry-After), or httpx's exception. One
+        coroutine whichever the transport (~100 such chains are alive at once)."""
+        assert self._route is not None
+        transport = self._route(self.url)
+        if transport is self._wire:
+            return await transport.post(self._url, self._wire_headers, body)
+        if type(transport) is BorrowedTransport:  # its own coroutine layer is not needed
+            transport = transport.transport
+        response = await transport.handle_async_request(self._request(body))
+        try:
+            content = await response.aread()
+        finally:
+            await response.aclose()
+        status = response.status_code
+        # Header lookups cost (httpx works out the headers' encoding): only on errors.
+        return status, content, response.headers.get("retry-after") if status >= 300 else None
+
+    async def _send_other(
+        self, client: httpx.AsyncClient, request: ChatRequest, body: bytes
+    ) -> ChatResponse:
+        """A streamed call (SSE), or any call when httpx has no routing hook."""
+        if self._route is None:
+            return await send_chat(client, self.url, request, self.headers)
+        transport = self._route(self.url)
+        response = await transport.handle_async_request(self._request(body))
+        try:
+            return await _read_stream(response)
+        finally:
+            await response.aclose()
 
     def _request(self, body: bytes) -> httpx.Request:
         # stream= skips httpx's header inference (several scans of the header list): the
@@ -305,22 +343,3 @@ class LLMClient:
         request.headers["Content-Length"] = str(len(body))
         request.read()
         return request
-
-    async def _post(
-        self, transport: httpx.AsyncBaseTransport, body: bytes
-    ) -> tuple[int, bytes, str | None]:
-        response = await transport.handle_async_request(self._request(body))
-        try:
-            content = await response.aread()
-        finally:
-            await response.aclose()
-        status = response.status_code
-        # Header lookups cost (httpx works out the headers' encoding): only on errors.
-        return status, content, response.headers.get("retry-after") if status >= 300 else None
-
-    async def _stream(self, transport: httpx.AsyncBaseTransport, body: bytes) -> ChatResponse:
-        response = await transport.handle_async_request(self._request(body))
-        try:
-            return await _read_stream(response)
-        finally:
-            await response.aclose()
