@@ -116,6 +116,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._timeout = (timeout or httpx.Timeout(5.0)).as_dict()
         self._verify = verify
         self._slots = asyncio.Semaphore(self._size)
+        self._direct_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self._timeout.get("connect")
+        )
         self._session: aiohttp.ClientSession | None = None
         self._client_timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
         self._urls: dict[str, yarl.URL] = {}
@@ -203,7 +206,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             response.status,
             headers=response.raw_headers,
             stream=_Body(response, self._slots, request),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": b""},
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
+            },
         )
 
     async def aclose(self) -> None:
@@ -218,10 +224,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     ) -> tuple[int, bytes, str | None]:
         """POST ``body`` and read the whole reply: (status, body, Retry-After header).
 
-        Raises httpx's exceptions, like ``handle_async_request``."""
+        Raises httpx's exceptions, like ``handle_async_request``. Connecting and waiting
+        for a pooled connection are timed; reading is not (no timer per chunk): the caller
+        bounds the whole call, as the agent's per-attempt deadline does."""
         session = self._session or self._open()
-        timeouts = self._timeout
-        await self._take_slot(timeouts["pool"], None)
+        await self._take_slot(self._timeout.get("pool"), None)
         try:
             response = await session.request(
                 "POST",
@@ -230,7 +237,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 data=body,
                 allow_redirects=False,
                 auto_decompress=True,
-                timeout=self._client_timeout(timeouts),
+                timeout=self._direct_timeout,
             )
             try:
                 content = await response.read()

@@ -245,7 +245,7 @@ class LLMClient:
         self._request_headers.update(client.headers)
         wire = CIMultiDict(self._request_headers.multi_items())
         wire["accept-encoding"] = "gzip, deflate"  # what aiohttp decodes
-        del wire["connection"]  # aiohttp's to say (keep-alive, or close without it)
+        wire.popall("connection", None)  # aiohttp's to say (keep-alive, or close without it)
         self._wire_headers = wire
         # respx (using="httpx") patches this method to put its mock in front: asking it
         # per call keeps the agent interceptable. None: an httpx without it.

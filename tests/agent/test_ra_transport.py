@@ -246,3 +246,24 @@ def test_http_backend_is_validated() -> None:
     with pytest.raises(AgentConfigError, match="http_backend"):
         ImprovedAgent(http_backend="curl")
     assert isinstance(LLMTimeoutError("x"), TimeoutError)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("stream", [False, True])
+async def test_without_httpx_routing_hook_calls_go_through_client_send(stream: bool) -> None:
+    # The fallback for an httpx without AsyncClient._transport_for_url (respx patches it).
+    from ra_support import sse
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return sse(["a", "b"]) if stream else httpx.Response(200, json=completion("sent"))
+
+    agent = ImprovedAgent(
+        base_url="http://llm.test/v1",
+        transport=httpx.MockTransport(handler),
+        stream=stream,
+        **SETTINGS,
+    )
+    async with agent:
+        agent.llm._route = None
+        result = await agent.run("x")
+    assert result.value == ("ab" if stream else "sent")
