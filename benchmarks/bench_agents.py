@@ -17,10 +17,14 @@ shared machine. ``eff`` is throughput x latency / concurrency (1.0 = Little's la
    - ``httpx bare``: ``client.post(url, json=body)`` then ``response.json()`` on a pooled
      ``httpx.AsyncClient`` -- the call as a user writes it;
    - ``httpx tuned``: the same call with a prebuilt URL, orjson and no cookie jar;
+   - ``ImprovedAgent's LLMClient alone``: the agent's own client (one call: encoding,
+     per-attempt deadline, the transport, decoding) without the agent around it;
    - ``ImprovedAgent`` (cache, retry, breaker, timeouts, metrics all on);
-   - ``LegacyAgent`` (serialised by design: ``--legacy-tasks`` only).
-   Targets: the agent's overhead over ``httpx bare`` <= 80 us/task; efficiency >= 0.85;
-   speedup over LegacyAgent >= 90x.
+   - ``LegacyAgent`` (serialised by design: ``--legacy-tasks`` only), on the same
+     injected transport, so the speedup measures the design, not an SSL context.
+   Targets: the agent's CPU over ``httpx bare`` <= 80 us/task; efficiency >= 0.85;
+   speedup over LegacyAgent >= 90x. Also printed: the agent's CPU over its own client
+   alone (queue, workers, cache, retry, breaker, task timeout, metrics).
 2. **Over loopback sockets** to a mock server in a subprocess (``--server``: uvicorn with
    httptools, or granian; listen backlog 4096; it answers after ``latency``; its CPU is
    not this process's): ``aiohttp bare``, ``ImprovedAgent`` (default aiohttp backend),
