@@ -432,3 +432,12 @@ async def test_the_cache_key_ignores_option_order_and_stream() -> None:
         await agent.run({"prompt": "q", "max_tokens": 5, "top_p": 1, "stream": True})
         await agent.run({"prompt": "q", "max_tokens": 6, "top_p": 1})
     assert len(handler.requests) == 2
+
+
+@pytest.mark.asyncio
+async def test_options_with_integer_keys_are_sent_as_json_does() -> None:
+    handler = Recorder()
+    async with agent_for(handler) as agent:
+        result = await agent.run({"prompt": "q", "logit_bias": {50256: -100}})
+    assert result.ok, result.error
+    assert json.loads(handler.requests[0].content)["logit_bias"] == {"50256": -100}
