@@ -118,25 +118,8 @@ class SingleFlightCache(Generic[V]):
                     self.hits += 1
                     return value
                 flight = self._flights.get(key)  # the backend may have suspended
-            if flight is None:  # lead: load it (inline, one coroutine less per miss)
-                flight = asyncio.get_running_loop().create_future()
-                self._flights[key] = flight
-                self.misses += 1
-                try:
-                    value = await loader()
-                    if self._memory is not None:
-                        self._memory.set_now(key, value)
-                    else:
-                        await self.backend.set(key, value)
-                except asyncio.CancelledError:
-                    self._land(key, flight, _LeaderGone())
-                    raise
-                except BaseException as exc:
-                    self._land(key, flight, exc)
-                    raise
-                del self._flights[key]
-                flight.set_result(value)
-                return value
+            if flight is None:
+                return await self._lead(key, loader)
             if not joined:
                 joined = True
                 self.coalesced += 1
@@ -144,6 +127,26 @@ class SingleFlightCache(Generic[V]):
                 return await asyncio.shield(flight)
             except _LeaderGone:
                 continue
+
+    async def _lead(self, key: Hashable, loader: Callable[[], Awaitable[V]]) -> V:
+        flight: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._flights[key] = flight
+        self.misses += 1
+        try:
+            value = await loader()
+            if self._memory is not None:
+                self._memory.set_now(key, value)
+            else:
+                await self.backend.set(key, value)
+        except asyncio.CancelledError:
+            self._land(key, flight, _LeaderGone())
+            raise
+        except BaseException as exc:
+            self._land(key, flight, exc)
+            raise
+        del self._flights[key]
+        flight.set_result(value)
+        return value
 
     def _land(self, key: Hashable, flight: asyncio.Future[V], exc: BaseException) -> None:
         del self._flights[key]
