@@ -217,24 +217,9 @@ class LLMClient:
     def open(self) -> None:
         if self._client is not None:
             return
-        cfg = self.config
-        size = cfg.pool_size
-        keepalive = size if cfg.pool_max_keepalive is None else cfg.pool_max_keepalive
-        limits = httpx.Limits(
-            max_connections=size,
-            max_keepalive_connections=keepalive,
-            keepalive_expiry=cfg.keepalive_expiry,
-        )
-        transport: httpx.AsyncBaseTransport | None = borrowed(cfg.transport)
-        if transport is None and cfg.http_backend == "aiohttp":
-            # https: the CA bundle httpx trusts (certifi; SSL_CERT_FILE/DIR honoured), so
-            # both backends trust the same servers. Building it blocks ~50 ms, once.
-            verify = httpx.create_ssl_context() if self.url.scheme == "https" else True
-            transport = self._wire = AiohttpTransport(
-                limits=limits, timeout=self._timeout, verify=verify
-            )
+        limits = self._limits()
         client = httpx.AsyncClient(
-            transport=transport,
+            transport=self._transport(limits),
             headers={**self.headers, "content-type": _JSON},
             limits=limits,
             timeout=self._timeout,
@@ -250,6 +235,29 @@ class LLMClient:
         # respx (using="httpx") patches this method to put its mock in front: asking it
         # per call keeps the agent interceptable. None: an httpx without it.
         self._route = getattr(client, "_transport_for_url", None)
+
+    def _limits(self) -> httpx.Limits:
+        cfg = self.config
+        size = cfg.pool_size
+        keepalive = size if cfg.pool_max_keepalive is None else cfg.pool_max_keepalive
+        return httpx.Limits(
+            max_connections=size,
+            max_keepalive_connections=keepalive,
+            keepalive_expiry=cfg.keepalive_expiry,
+        )
+
+    def _transport(self, limits: httpx.Limits) -> httpx.AsyncBaseTransport | None:
+        """The injected transport (borrowed), the aiohttp one, or None: httpx's own."""
+        cfg = self.config
+        if cfg.transport is not None:
+            return BorrowedTransport(cfg.transport)
+        if cfg.http_backend != "aiohttp":
+            return None
+        # https: the CA bundle httpx trusts (certifi; SSL_CERT_FILE/DIR honoured), so both
+        # backends trust the same servers. Building it blocks ~50 ms, once.
+        verify = httpx.create_ssl_context() if self.url.scheme == "https" else True
+        self._wire = AiohttpTransport(limits=limits, timeout=self._timeout, verify=verify)
+        return self._wire
 
     async def aclose(self) -> None:
         self._deadlines.close()
