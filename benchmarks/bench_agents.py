@@ -28,7 +28,8 @@ shared machine. ``eff`` is throughput x latency / concurrency (1.0 = Little's la
 2. **Over loopback sockets** to a mock server in a subprocess (``--server``: uvicorn with
    httptools, or granian; listen backlog 4096; it answers after ``latency``; its CPU is
    not this process's): ``aiohttp bare``, ``ImprovedAgent`` (default aiohttp backend),
-   ``ImprovedAgent http_backend="httpx"`` (httpcore's pool), ``httpx bare`` and
+   its ``LLMClient alone``, ``ImprovedAgent http_backend="httpx"`` (httpcore's pool),
+   ``httpx bare`` and
    ``LegacyAgent`` (which builds an ``httpx.AsyncClient`` per call and so blocks the loop
    ~55 ms creating an SSL context each time). Target: ImprovedAgent efficiency >= 0.8.
    The slow rows run fewer tasks (``--slow-tasks``).
@@ -397,20 +398,21 @@ async def over_sockets(args: argparse.Namespace) -> dict[str, Any]:
             aiohttp_bare(base, c),
             await agent_row("ImprovedAgent (aiohttp backend)", ImprovedAgent(
                 **agent_settings(args, base_url=base))),
+            await client_row(ImprovedAgent(**agent_settings(args, base_url=base))),
             await agent_row("ImprovedAgent (httpx backend)", ImprovedAgent(
                 **agent_settings(args, base_url=base, http_backend="httpx"))),
             httpx_bare(base, None, c),
             await agent_row("LegacyAgent", LegacyAgent(**agent_settings(args, base_url=base))),
         ]  # fmt: skip
-        for row, n in zip(rows, (args.tasks, args.tasks, args.slow_tasks, args.slow_tasks,
-                                 args.legacy_sockets_tasks), strict=True):  # fmt: skip
+        sizes = [args.tasks] * 3 + [args.slow_tasks] * 2 + [args.legacy_sockets_tasks]
+        for row, n in zip(rows, sizes, strict=True):
             row.tasks, row.latency = n, args.latency
         await run_rows(rows, args, server)
     finally:
         server.close()
     table(f"over loopback sockets to {args.server} in a subprocess, {args.latency * 1e3:g} ms",
           rows, c)  # fmt: skip
-    bare, improved, slow = rows[:3]
+    bare, improved, _, slow = rows[:4]
     out = {
         "efficiency": improved.median("eff"),
         "over_aiohttp_us": paired(improved, bare, "cpu_us", lambda a, b: a - b),
