@@ -2,8 +2,8 @@
 over real sockets; CPU per task beside tasks per second, ratios from one run.
 
     python benchmarks/bench_agents.py [--rounds 3] [--concurrency 100] [--latency 0.05]
-        [--tasks 4000] [--legacy-tasks 40] [--no-sockets] [--server uvicorn|granian]
-        [--uvloop] [--no-gc-freeze] [--json PATH]
+        [--tasks 4000] [--legacy-tasks 40] [--no-sockets] [--no-in-process]
+        [--server uvicorn|granian] [--other-clients] [--uvloop] [--no-gc-freeze] [--json PATH]
 
 Every row is driven the same way: ``--concurrency`` workers, each taking the next unique
 prompt (so the agent's cache never hits) and awaiting one task; a warm-up, then the
@@ -29,7 +29,8 @@ shared machine. ``eff`` is throughput x latency / concurrency (1.0 = Little's la
    httptools, or granian; listen backlog 4096; it answers after ``latency``; its CPU is
    not this process's): ``aiohttp bare``, ``ImprovedAgent`` (default aiohttp backend),
    its ``LLMClient alone``, ``ImprovedAgent http_backend="httpx"`` (httpcore's pool),
-   ``httpx bare`` and
+   ``httpx bare`` (``--other-clients``: also ``httpx2 bare`` and the tuned httpx call on
+   the ``httpx-aiohttp`` transport, where installed) and
    ``LegacyAgent`` (which builds an ``httpx.AsyncClient`` per call and so blocks the loop
    ~55 ms creating an SSL context each time). Target: ImprovedAgent efficiency >= 0.8.
    The slow rows run fewer tasks (``--slow-tasks``).
@@ -202,6 +203,35 @@ def httpx_tuned(base_url: str, transport: httpx.AsyncBaseTransport | None, c: in
         orjson.loads(response.content)["choices"][0]["message"]["content"]
 
     return Row("httpx tuned", one, 0, 0.0, closers=[client.aclose])
+
+
+def other_clients(base_url: str, c: int) -> list[Row]:
+    """``--other-clients``: the candidates judged for the socket path, where installed."""
+    rows = []
+    url = base_url + "/chat/completions"
+    try:
+        import httpx2
+    except ImportError:
+        print("(httpx2 is not installed: its row is left out)")
+    else:
+        limits2 = httpx2.Limits(max_connections=c, max_keepalive_connections=c)
+        client2 = httpx2.AsyncClient(limits=limits2)
+
+        async def one2(prompt: str) -> None:
+            response = await client2.post(url, json=_body(prompt))
+            response.raise_for_status()
+            response.json()["choices"][0]["message"]["content"]
+
+        rows.append(Row("httpx2 bare", one2, 0, 0.0, closers=[client2.aclose]))
+    try:
+        from httpx_aiohttp import AiohttpTransport as ThirdParty
+    except ImportError:
+        print("(httpx-aiohttp is not installed: its row is left out)")
+    else:
+        row = httpx_tuned(base_url, ThirdParty(limits=httpx.Limits(max_connections=c)), c)
+        row.name = "httpx tuned on httpx-aiohttp"
+        rows.append(row)
+    return rows
 
 
 def aiohttp_bare(base_url: str, c: int) -> Row:
@@ -405,6 +435,10 @@ async def over_sockets(args: argparse.Namespace) -> dict[str, Any]:
             await agent_row("LegacyAgent", LegacyAgent(**agent_settings(args, base_url=base))),
         ]  # fmt: skip
         sizes = [args.tasks] * 3 + [args.slow_tasks] * 2 + [args.legacy_sockets_tasks]
+        if args.other_clients:
+            others = other_clients(base, c)
+            rows += others
+            sizes += [args.slow_tasks if r.name == "httpx2 bare" else args.tasks for r in others]
         for row, n in zip(rows, sizes, strict=True):
             row.tasks, row.latency = n, args.latency
         await run_rows(rows, args, server)
@@ -444,6 +478,8 @@ def main() -> None:
     p.add_argument("--legacy-sockets-tasks", type=int, default=20)
     p.add_argument("--no-sockets", action="store_true", help="skip the socket section")
     p.add_argument("--no-in-process", action="store_true", help="skip the in-process one")
+    others = "sockets: also httpx2 and httpx on httpx-aiohttp, where installed"
+    p.add_argument("--other-clients", action="store_true", help=others)
     p.add_argument("--server", default="uvicorn", choices=["uvicorn", "granian"])
     p.add_argument("--uvloop", action="store_true", help="uvloop for this process")
     p.add_argument("--no-gc-freeze", action="store_true")
