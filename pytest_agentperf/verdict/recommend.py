@@ -42,6 +42,15 @@ def _efficiency(test: str, r: PerfResult) -> str | None:
         "latency per task; "
     )
     capacity = r.capacity_per_core
+    injected = r.mean_injected_latency
+    in_flight = r.throughput * injected if injected else None  # Little's law
+    offered = ideal * injected if injected else None  # the workers that ran
+    if in_flight is not None and offered is not None and in_flight < 1.5 <= offered / 2:
+        return head + (
+            f"it kept {in_flight:.2f} LLM calls in flight on average of the {offered:.0f} "
+            "its workers allowed: it serialises its calls (a lock, a busy flag, one shared "
+            "connection); let tasks overlap."
+        )
     # The agent's CPU is the limit when one core's worth of it is below the ideal and the
     # run got near that cap (a serialised agent is far below it, whatever its CPU).
     if capacity is not None and capacity < ideal and r.throughput >= CPU_CAP_SHARE * capacity:

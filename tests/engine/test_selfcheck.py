@@ -117,6 +117,8 @@ def test_loop_lag_without_cpu_saturation_is_a_finding() -> None:
     assert "long synchronous stretches" in findings
     # a lag of 10-25% of p50 is notable in a CPU-bound finding, not a finding of its own
     assert _check(_observed((0.0022,) * 100, 20.0)) == ("", "")
+    # 5% of the run waiting for a CPU (4 ms slices) explains a 5 ms lag: no finding
+    assert _check(_observed((0.005,) * 100, 20.0, wait=0.05)) == ("", "")
     # the same lag against 1 s latencies is noise
     slow = LatencySummary(count=100, mean=1.0, p50=1.0, p99=1.2, max=1.3)
     assert _check(_observed((0.005,) * 100, 20.0), RunFigures(latency=slow)) == ("", "")

@@ -88,7 +88,8 @@ def test_low_efficiency_is_blamed_on_the_agents_cpu_when_it_caps_a_core() -> Non
     roomy = replace(slow, agent_cpu_per_task=100e-6)  # 10,000/s per core: something else
     (text,) = recommend([("t.py::test_a", [roomy])])
     assert "connection-pool limit" in text
-    # far below its CPU cap (a serialised agent): not the CPU either
-    serial = replace(slow, throughput=20.0, efficiency=0.01)
+    # far below its CPU cap, one call in flight of 100: a serialised agent
+    serial = replace(slow, throughput=19.4, efficiency=0.0097)
     (text,) = recommend([("t.py::test_a", [serial])])
-    assert "connection-pool limit" in text
+    assert "it kept 0.97 LLM calls in flight on average of the 100 its workers allowed" in text
+    assert "serialises its calls" in text
