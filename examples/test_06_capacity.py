@@ -24,7 +24,7 @@ from reference_agent import ImprovedAgent
 pytestmark = pytest.mark.agentperf  # a performance test without budgets of its own
 
 STEPS = [64, 128, 256, 512, 1024]
-SLO = {"p95": "<= 40ms", "error_rate": "<= 1%"}
+SLO: dict[str, str | float] = {"p95": "<= 40ms", "error_rate": "<= 1%"}
 
 
 async def test_capacity_knee(agent_perf: AgentPerf, mock_llm: MockLLM) -> None:

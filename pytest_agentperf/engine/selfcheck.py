@@ -326,7 +326,9 @@ def _us(seconds: float | None) -> str:
 
 
 def _harness_text(run: RunFigures) -> str:
-    parts = ", ".join(f"{name} {_us(value)}" for name, value in run.harness_parts.items() if value)
+    parts = ", ".join(  # leaving out parts below half a microsecond (the monitor's, mostly)
+        f"{name} {_us(value)}" for name, value in run.harness_parts.items() if value >= 5e-7
+    )
     return f"the harness {_us(run.harness_cpu_per_task)}" + (f" ({parts})" if parts else "")
 
 

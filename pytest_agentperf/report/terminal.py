@@ -3,8 +3,8 @@
 Verbosity follows pytest: ``-q`` prints one tally line (and the self-check findings and
 warnings), the default prints one row per performance test (the figures of its last
 workload), ``-v`` one row per workload. Findings (facts about the system under test: it is
-CPU-bound, garbage collection paused it) and warnings (doubts about the harness's own
-figures) are listed apart.
+CPU-bound, garbage collection paused it; of the last workload, of every one with ``-v``)
+and warnings (doubts about the harness's own figures, of every workload) are listed apart.
 """
 
 from __future__ import annotations
@@ -106,11 +106,14 @@ def _warning_lines(records: Sequence[TestRecord]) -> list[str]:
     )
 
 
-def _finding_lines(records: Sequence[TestRecord]) -> list[str]:
+def _finding_lines(records: Sequence[TestRecord], verbose: bool) -> list[str]:
+    """Findings of each test's last workload (as in the table), of every one with ``-v``."""
     lines = [
         f"  {r.nodeid}: {f}"
         for r in records
-        for f in dict.fromkeys(f for result in r.results for f in result.findings)
+        for f in dict.fromkeys(
+            f for result in (r.results if verbose else r.results[-1:]) for f in result.findings
+        )
     ]
     return ["findings (about the system under test):", *lines] if lines else []
 
@@ -130,7 +133,7 @@ def render_summary(records: Sequence[TestRecord], *, verbosity: int = 0, width: 
             row[0] = _fit(row[0], name_width)
         lines.append(table(HEADER, rows, indent=""))
     lines.append(tally(records))
-    return "\n".join(lines + _finding_lines(records) + _warning_lines(records))
+    return "\n".join(lines + _finding_lines(records, verbosity > 0) + _warning_lines(records))
 
 
 def render_figures(records: Sequence[TestRecord]) -> str:

@@ -48,3 +48,13 @@ def test_the_html_shows_findings_doubts_and_the_cpu_split() -> None:
         assert f"<th scope='row'>{label}</th>" in text
     assert "capacity per core" in text
     assert "CPU per task over time" in text
+
+
+def test_findings_of_the_last_workload_and_of_every_one_with_verbose() -> None:
+    first = _result(findings=("garbage collection ran 40 times ...",))
+    last = _result()
+    record = TestRecord("t.py::test_a", "passed", results=(first, last))  # type: ignore[arg-type]
+    default = render_summary([record], width=160)
+    assert "CPU-bound" in default
+    assert "garbage collection" not in default  # as the table: the last workload's row
+    assert "garbage collection" in render_summary([record], verbosity=1, width=160)
