@@ -9,6 +9,7 @@ is exact on a busy machine too: the burner spins on the thread CPU clock.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,12 +33,20 @@ def burn(seconds: float) -> None:
 
 
 async def _cpu_per_call(mock: MockLLM, body: dict[str, Any], calls: int) -> float:
-    before = mock.stats().harness_cpu
-    async with httpx.AsyncClient(transport=mock.httpx_transport(), base_url=mock.base_url) as c:
-        for _ in range(calls):
-            r = await c.post("/chat/completions", json=body)
-            assert r.status_code == 200
-    return (mock.stats().harness_cpu - before) / calls
+    # No garbage collection meanwhile: in a big test process one full collection (~100 ms)
+    # inside one of the 20 timed requests would outweigh the burns being measured.
+    gc.collect()
+    gc.disable()
+    try:
+        before = mock.stats().harness_cpu
+        transport = mock.httpx_transport()
+        async with httpx.AsyncClient(transport=transport, base_url=mock.base_url) as c:
+            for _ in range(calls):
+                r = await c.post("/chat/completions", json=body)
+                assert r.status_code == 200
+        return (mock.stats().harness_cpu - before) / calls
+    finally:
+        gc.enable()
 
 
 def _burning(real: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
