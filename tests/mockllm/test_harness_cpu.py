@@ -21,7 +21,7 @@ from pytest_agentperf.clocks import SampledCpu
 from pytest_agentperf.engine.runner import AgentPerf
 from pytest_agentperf.mockllm import Fixed, MockLLM, transports
 
-BURN = 300e-6
+BURN = 1e-3  # per request: large beside what no one controls (a steal of the VM's CPU)
 CALLS = 320  # 20 timed requests of 16
 CHAT = {"model": "gpt-test", "messages": [{"role": "user", "content": "Hi"}]}
 
@@ -49,9 +49,11 @@ async def _cpu_per_call(mock: MockLLM, body: dict[str, Any], calls: int) -> floa
         gc.enable()
 
 
-def _burning(real: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+def _burning(
+    real: Callable[..., Awaitable[None]], seconds: float
+) -> Callable[..., Awaitable[None]]:
     async def sleep_until(deadline: float, loop: asyncio.AbstractEventLoop) -> None:
-        burn(BURN)
+        burn(seconds)
         await real(deadline, loop)
 
     return sleep_until
@@ -69,10 +71,11 @@ async def test_the_mocks_cpu_grows_by_what_it_burns(
     body = {**CHAT, "stream": True} if stream else CHAT
     calls = CALLS // 2 if stream else CALLS  # 10 timed streams of 8 burns each
     plain = await _cpu_per_call(mock, body, calls)
-    monkeypatch.setattr(transports, "sleep_until", _burning(transports.sleep_until))
+    burner = _burning(transports.sleep_until, BURN / burns)  # BURN per request in all
+    monkeypatch.setattr(transports, "sleep_until", burner)
     burning = await _cpu_per_call(mock, body, calls)
     assert plain > 0
-    assert 0.9 <= (burning - plain) / (burns * BURN) <= 1.1
+    assert 0.9 <= (burning - plain) / BURN <= 1.1
 
 
 @pytest.mark.asyncio
