@@ -48,11 +48,11 @@ class _Measured:
 
     __slots__ = ("injected_known", "mock_cpu_known", "records", "sums")
 
-    _START, _END, _BUSY, _INJECTED, _WORKER_TIME, _SPAN, _DISPATCHED, _CPU, _MOCK_CPU = range(9)
+    _START, _END, _BUSY, _INJECTED, _SPAN, _DISPATCHED, _CPU, _MOCK_CPU = range(8)
 
     def __init__(self, records: TaskRecords) -> None:
         self.records = records
-        self.sums = array("d", [math.inf] + [0.0] * 8)
+        self.sums = array("d", [math.inf] + [0.0] * 7)
         self.injected_known = False
         self.mock_cpu_known = False
 
@@ -79,7 +79,6 @@ class _Measured:
         s[self._START] = min(s[self._START], times.start)
         s[self._END] = max(s[self._END], times.end)
         s[self._BUSY] += times.end - times.start
-        s[self._WORKER_TIME] += times.workers * (times.end - times.start)
         if tasks > 1 and times.last_start > times.start:  # open loop: the starts' span
             s[self._SPAN] += times.last_start - times.start
             s[self._DISPATCHED] += tasks - 1
@@ -103,11 +102,6 @@ class _Measured:
     @property
     def injected(self) -> float:
         return self.sums[self._INJECTED]
-
-    @property
-    def worker_time(self) -> float:
-        """Sum over phases of workers started x phase duration (closed-loop capacity)."""
-        return self.sums[self._WORKER_TIME]
 
     @property
     def achieved_rate(self) -> float | None:
@@ -268,7 +262,6 @@ class Execution:
         eff = efficiency(
             m.injected if m.injected_known else 0.0,
             rec.count,
-            worker_time=m.worker_time if plan.mode == "closed" else None,
             busy_time=math.fsum(latencies) * (rec.count / rec.kept if rec.kept else 1.0),
         )
         delays = rec.start_delays() if plan.mode == "open" else []

@@ -138,31 +138,22 @@ class Efficiency:
     mean_injected_latency: float
 
 
-def efficiency(
-    injected_delta: float,
-    tasks: int,
-    *,
-    worker_time: float | None,
-    busy_time: float,
-) -> Efficiency | None:
+def efficiency(injected_delta: float, tasks: int, *, busy_time: float) -> Efficiency | None:
     """Little's-law efficiency of a run, or ``None`` when the mock injected nothing.
 
-    Closed loop (``worker_time`` given): ``injected / worker_time``, where ``worker_time``
-    is the workers that actually ran x the measured duration, summed over the phases
-    (``min(concurrency, tasks)`` workers per phase: 5 tasks at ``concurrency=10`` run on 5
-    workers): the share of the workers' time spent waiting on the mock (= throughput /
-    (workers / mean injected latency per task)). Open loop: ``injected / busy_time`` where
-    ``busy_time`` is the sum of the tasks' latencies from their intended start (= mean
-    injected latency / mean latency = throughput / (mean tasks in flight / mean injected
-    latency), Little's law with the measured mean in flight). 1.0 means the agent adds
-    nothing to the LLM's own latency.
+    ``injected / busy_time``, where ``busy_time`` is the sum of the tasks' latencies (from
+    their intended start): the mean injected latency over the mean latency, the share of a
+    task's time spent waiting on the LLM. With every worker busy all the time this is
+    ``throughput / (workers / mean injected latency)``; unlike that form, a closed run's
+    drain (the last tasks still running while the other workers have nothing left) and the
+    workers that never ran (5 tasks at ``concurrency=10``) do not count against the agent.
+    In an open loop it is ``throughput / (mean tasks in flight / mean injected latency)``,
+    Little's law with the measured mean in flight. 1.0 means the agent adds nothing to the
+    LLM's own latency.
     """
-    if injected_delta <= 0 or tasks <= 0:
+    if injected_delta <= 0 or tasks <= 0 or busy_time <= 0:
         return None
-    denominator = worker_time if worker_time is not None else busy_time
-    if denominator <= 0:
-        return None
-    return Efficiency(injected_delta / denominator, injected_delta / tasks)
+    return Efficiency(injected_delta / busy_time, injected_delta / tasks)
 
 
 @dataclass(frozen=True, slots=True)
