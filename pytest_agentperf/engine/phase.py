@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pytest_agentperf.clocks import SAMPLE_MASK, clock_overhead
+from pytest_agentperf.clocks import GC_CPU, SAMPLE_MASK, clock_overhead
 from pytest_agentperf.engine.targets import Driver, new_slot
 from pytest_agentperf.engine.task_records import TaskRecords
 from pytest_agentperf.errors import LoadConfigError
@@ -162,7 +162,7 @@ class _Phase:
     async def closed_worker(self) -> None:
         call, judge, rec, clock = self.driver.call, self.driver.judge, self.rec, time.perf_counter
         take, slot, nan, me = self.take, new_slot(), math.nan, asyncio.current_task()
-        tick, cpu, overhead = time.thread_time, rec.harness_cpu, clock_overhead()
+        tick, cpu, overhead, gc_cpu = time.thread_time, rec.harness_cpu, clock_overhead(), GC_CPU
         payload = take()
         while payload is not _END:
             slot[0] = nan
@@ -184,6 +184,7 @@ class _Phase:
             # One task in SAMPLE_EVERY times the engine's own work on its thread CPU clock:
             # recording this task and taking the next payload (the task factory included).
             timed = not rec.count & SAMPLE_MASK
+            g0 = gc_cpu[0]
             c0 = tick() if timed else 0.0
             if judge is None:
                 rec.add(t0, t0, slot[0], t1, 0)
@@ -191,7 +192,7 @@ class _Phase:
                 self.judged(result, t0, t0, slot[0], t1)
             payload = take()
             if timed:
-                cpu[0] += tick() - c0 - overhead
+                cpu[0] += tick() - c0 - overhead - (gc_cpu[0] - g0)  # GC: not the engine's
                 cpu[1] += 1.0
 
     def judged(self, result: Any, intended: float, t0: float, first: float, t1: float) -> None:
@@ -224,7 +225,7 @@ class _Phase:
         call, judge, rec, clock = self.driver.call, self.driver.judge, self.rec, time.perf_counter
         sleep, slot, nan, me = asyncio.sleep, new_slot(), math.nan, asyncio.current_task()
         elastic = self.spec.concurrency is None
-        tick, cpu, overhead = time.thread_time, rec.harness_cpu, clock_overhead()
+        tick, cpu, overhead, gc_cpu = time.thread_time, rec.harness_cpu, clock_overhead(), GC_CPU
         item = self.take_slot()
         while item is not None:
             payload, intended = item
@@ -250,6 +251,7 @@ class _Phase:
                 continue
             t1 = clock()
             timed = not rec.count & SAMPLE_MASK  # as in the closed loop
+            g0 = gc_cpu[0]
             c0 = tick() if timed else 0.0
             if judge is None:
                 rec.add(intended, t0, slot[0], t1, 0)
@@ -257,7 +259,7 @@ class _Phase:
                 self.judged(result, intended, t0, slot[0], t1)
             item = self.take_slot()
             if timed:
-                cpu[0] += tick() - c0 - overhead
+                cpu[0] += tick() - c0 - overhead - (gc_cpu[0] - g0)  # GC: not the engine's
                 cpu[1] += 1.0
 
     def spawn(self, worker: Callable[[], Any]) -> None:

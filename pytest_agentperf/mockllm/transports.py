@@ -18,7 +18,7 @@ import httpx
 import respx
 from respx.models import AllMockedAssertionError, PassThrough
 
-from pytest_agentperf.clocks import clock_overhead
+from pytest_agentperf.clocks import GC_CPU, clock_overhead
 from pytest_agentperf.mockllm.core import Incoming, MockCore, Plan
 from pytest_agentperf.mockllm.faults import CONNECTION_ERROR, TIMEOUT
 from pytest_agentperf.mockllm.hosts import HostSet
@@ -234,11 +234,11 @@ class HttpxFront:
         cpu = self.core.counters.cpu
         if not cpu.due():
             return self._respond_sync(request)
-        c0 = time.thread_time()  # the thread's CPU: the sleep below costs none
+        g0, c0 = GC_CPU[0], time.thread_time()  # the thread's CPU: the sleep costs none
         try:
             return self._respond_sync(request)
         finally:
-            cpu.add(time.thread_time() - c0 - clock_overhead())
+            cpu.add(time.thread_time() - c0 - clock_overhead() - (GC_CPU[0] - g0))
 
     def _respond_sync(self, request: Any) -> Any:
         arrival = time.monotonic()

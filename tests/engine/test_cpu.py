@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pytest_agentperf.clocks import clock_overhead
+from pytest_agentperf.clocks import SampledCpu, clock_overhead
 from pytest_agentperf.engine.cputime import CpuTimeline, read_schedstat
 from pytest_agentperf.engine.gcpause import GcWatch, frozen_heap
 from pytest_agentperf.engine.runner import AgentPerf
@@ -234,3 +234,29 @@ def test_clocks_and_attribution_helpers() -> None:
     assert split.parts == pytest.approx({"engine": 10e-6, "monitor": 1e-6, "mock": 50e-6})
     assert split.agent == pytest.approx(639e-6)
     assert attribute_cpu(0.0, 10, engine_per_task=None, monitor=0.0, mock=None) is None
+
+
+@pytest.mark.asyncio
+async def test_collections_are_left_out_of_the_harnesss_timed_regions() -> None:
+    kept = [[i] for i in range(200_000)]  # a full collection walks them: tens of ms
+
+    async def step() -> None:
+        gc.collect()
+        burn(1e-3)
+
+    unwatched = SampledCpu(every=1)
+    assert unwatched.due()
+    await unwatched.timed(step())
+    watch = GcWatch()
+    watch.install()
+    try:
+        watched = SampledCpu(every=1)
+        assert watched.due()
+        await watched.timed(step())
+    finally:
+        watch.remove()
+    collection = max(watch.figures()[1])
+    assert collection > 2e-3  # the collection was long beside the 1 ms burn
+    assert unwatched.cpu > 1e-3 + 0.5 * collection  # without the watch it is counted
+    assert 0.9e-3 <= watched.cpu <= 1.1e-3 + 0.1 * collection  # with it, left out
+    assert len(kept) == 200_000
