@@ -27,7 +27,7 @@ import math
 import random
 import time
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import psutil
@@ -39,7 +39,7 @@ from pytest_agentperf.protocols import ProgressSink
 from pytest_agentperf.result import LatencySummary, SelfCheck
 from pytest_agentperf.units import format_duration, format_fraction, format_rate
 
-__all__ = ["Monitor", "Observed", "RunFigures", "assess_harness"]
+__all__ = ["Monitor", "Observed", "RunFigures", "assess_harness", "merge_selfchecks"]
 
 #: Each tick is a wake-up of the loop: ~150-250 µs of CPU on a small VM, which the tick's
 #: own thread-clock timing does not see. At 20 ms that was ~1% of a core (~5 µs a task at
@@ -315,6 +315,43 @@ def assess_harness(observed: Observed, run: RunFigures) -> SelfCheck:
         gc_pause_max=observed.gc_pause_max,
         gc_pause_total=observed.gc_pause_total,
         gc_frozen=run.gc_frozen,
+    )
+
+
+def merge_selfchecks(checks: Sequence[SelfCheck], tasks: Sequence[int]) -> SelfCheck:
+    """The self-check of results run side by side (one per process, ``tasks`` each).
+
+    Lags, CPU share and run-queue wait: the worst process's; findings and warnings: every
+    one, once; the harness's CPU per task by part: task-weighted; collections and their
+    CPU: summed, the longest pause: the longest.
+    """
+    total = sum(tasks) or 1
+    parts: dict[str, float] = {}
+    for check, n in zip(checks, tasks, strict=True):
+        for name, value in check.harness_cpu.items():
+            parts[name] = parts.get(name, 0.0) + value * n / total
+    waits = [c.run_queue_wait for c in checks if c.run_queue_wait is not None]
+
+    def per_gen(pick: Callable[[SelfCheck], Gen3], how: Callable[[list[float]], float]) -> Gen3:
+        return (
+            how([pick(c)[0] for c in checks]),
+            how([pick(c)[1] for c in checks]),
+            how([pick(c)[2] for c in checks]),
+        )
+
+    counts = [sum(c.gc_collections[g] for c in checks) for g in range(3)]
+    return SelfCheck(
+        loop_lag_p99=max(c.loop_lag_p99 for c in checks),
+        loop_lag_max=max(c.loop_lag_max for c in checks),
+        cpu_percent=max(c.cpu_percent for c in checks),
+        warnings=tuple(dict.fromkeys(w for c in checks for w in c.warnings)),
+        findings=tuple(dict.fromkeys(f for c in checks for f in c.findings)),
+        run_queue_wait=max(waits) if waits else None,
+        harness_cpu=parts,
+        gc_collections=(counts[0], counts[1], counts[2]),
+        gc_pause_max=per_gen(lambda c: c.gc_pause_max, max),
+        gc_pause_total=per_gen(lambda c: c.gc_pause_total, math.fsum),
+        gc_frozen=all(c.gc_frozen for c in checks),
     )
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "CpuAttribution",
     "attribute_cpu",
     "efficiency",
+    "merge_cpu",
     "percentile",
     "reservoir_indices",
     "summarize",
@@ -193,3 +194,23 @@ def attribute_cpu(
     if mock is not None:
         parts["mock"] = max(0.0, mock) / tasks
     return CpuAttribution(process_cpu / tasks, parts)
+
+
+def merge_cpu(
+    figures: Sequence[tuple[int, float | None, float | None, float | None]],
+) -> tuple[float | None, float | None, float | None]:
+    """CPU per task (process, harness, agent) of results run side by side, exactly.
+
+    ``figures`` holds each result's ``(tasks, cpu_per_task, harness_cpu_per_task,
+    agent_cpu_per_task)``; each merged figure is the task-weighted mean (total CPU over
+    total tasks), ``None`` when a result did not measure it.
+    """
+
+    def weighted(k: int) -> float | None:
+        values = [(f[0], f[k]) for f in figures]
+        tasks = sum(n for n, _ in values)
+        if not tasks or any(v is None for _, v in values):
+            return None
+        return math.fsum(n * (v or 0.0) for n, v in values) / tasks
+
+    return weighted(1), weighted(2), weighted(3)

@@ -20,7 +20,9 @@ from pytest_agentperf.clocks import SampledCpu, clock_overhead
 from pytest_agentperf.engine.cputime import CpuTimeline, read_schedstat
 from pytest_agentperf.engine.gcpause import GcWatch, frozen_heap
 from pytest_agentperf.engine.runner import AgentPerf
-from pytest_agentperf.engine.stats import attribute_cpu
+from pytest_agentperf.engine.selfcheck import merge_selfchecks
+from pytest_agentperf.engine.stats import attribute_cpu, merge_cpu
+from pytest_agentperf.result import SelfCheck
 from tests.engine.test_runner import FakeSampler
 
 # Large enough that what no one can be charged with on a crowded machine (the loop's own
@@ -260,3 +262,50 @@ async def test_collections_are_left_out_of_the_harnesss_timed_regions() -> None:
     assert unwatched.cpu > 1e-3 + 0.5 * collection  # without the watch it is counted
     assert 0.9e-3 <= watched.cpu <= 1.1e-3 + 0.1 * collection  # with it, left out
     assert len(kept) == 200_000
+
+
+def test_results_run_side_by_side_merge_their_cpu_and_self_check_exactly() -> None:
+    # 100 tasks at 300 µs and 300 tasks at 100 µs: 60 ms of CPU over 400 tasks = 150 µs
+    assert merge_cpu([(100, 300e-6, 30e-6, 270e-6), (300, 100e-6, 10e-6, 90e-6)]) == (
+        pytest.approx(150e-6),
+        pytest.approx(15e-6),
+        pytest.approx(135e-6),
+    )
+    assert merge_cpu([(100, 300e-6, None, None), (300, 100e-6, 10e-6, 90e-6)])[1:] == (
+        None,
+        None,
+    )
+    one = SelfCheck(
+        loop_lag_p99=0.002,
+        cpu_percent=95.0,
+        findings=("CPU-bound: ...",),
+        warnings=("doubt",),
+        run_queue_wait=0.01,
+        harness_cpu={"engine": 4e-6, "mock": 20e-6},
+        gc_collections=(10, 1, 0),
+        gc_pause_max=(0.001, 0.005, 0.0),
+        gc_pause_total=(0.01, 0.005, 0.0),
+        gc_frozen=True,
+    )
+    two = SelfCheck(
+        loop_lag_p99=0.004,
+        cpu_percent=90.0,
+        findings=("CPU-bound: ...",),
+        run_queue_wait=0.05,
+        harness_cpu={"engine": 8e-6, "mock": 40e-6},
+        gc_collections=(30, 3, 1),
+        gc_pause_max=(0.002, 0.004, 0.009),
+        gc_pause_total=(0.03, 0.012, 0.009),
+        gc_frozen=True,
+    )
+    merged = merge_selfchecks([one, two], [100, 300])
+    assert merged.loop_lag_p99 == 0.004
+    assert merged.cpu_percent == 95.0
+    assert merged.findings == ("CPU-bound: ...",)
+    assert merged.warnings == ("doubt",)
+    assert merged.run_queue_wait == 0.05
+    assert merged.harness_cpu == pytest.approx({"engine": 7e-6, "mock": 35e-6})
+    assert merged.gc_collections == (40, 4, 1)
+    assert merged.gc_pause_max == (0.002, 0.005, 0.009)
+    assert merged.gc_pause_total == pytest.approx((0.04, 0.017, 0.009))
+    assert merged.gc_frozen
