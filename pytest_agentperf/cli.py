@@ -21,7 +21,7 @@ from typing import Any
 from pytest_agentperf.errors import AgentPerfError
 from pytest_agentperf.files import error_text, unwritable_reason
 from pytest_agentperf.report.document import check_document, read_results
-from pytest_agentperf.report.text import COMPARISON_HEADERS, comparison_cells, table
+from pytest_agentperf.report.text import render_comparison_table, table
 from pytest_agentperf.result import PerfResult
 from pytest_agentperf.units import format_duration, format_fraction, format_rate
 from pytest_agentperf.verdict.baseline import (
@@ -137,11 +137,18 @@ def _compare(args: argparse.Namespace) -> int:
         if item.comparison is None:
             print(f"  {item.note}: not compared")
         else:
-            rows = [comparison_cells(r) for r in item.comparison.rows]
-            print(table(COMPARISON_HEADERS, rows, align="numbers"))
+            print(render_comparison_table(item.comparison))
     regressed = [i for i in outcomes if i.regressed]
     compared = sum(1 for i in outcomes if i.comparison is not None)
     print()
+    unsure = [i for i in outcomes if i.comparison is not None and i.comparison.inconclusive]
+    if unsure:
+        names = ", ".join(i.nodeid + (f" [{i.name}]" if i.name else "") for i in unsure)
+        print(
+            f"INCONCLUSIVE (not a failure): {len(unsure)} of {compared} compared runs ({names}) "
+            "regressed in wall-clock time only while the current machine was materially busier "
+            "than the baseline's, and CPU per task does not confirm it."
+        )
     if regressed:
         names = ", ".join(i.nodeid + (f" [{i.name}]" if i.name else "") for i in regressed)
         print(f"REGRESSED: {len(regressed)} of {compared} compared runs ({names}).")
