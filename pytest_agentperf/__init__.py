@@ -14,6 +14,7 @@ from pytest_agentperf.engine.runner import AgentPerf
 from pytest_agentperf.engine.sweep import SweepResult, SweepStep
 from pytest_agentperf.engine.targets import first_token
 from pytest_agentperf.errors import (
+    ABError,
     AgentPerfError,
     BaselineError,
     BudgetConfigError,
@@ -55,6 +56,7 @@ from pytest_agentperf.result import (
 )
 
 __all__ = [
+    "ABError",
     "AgentPerf",
     "AgentPerfError",
     "AsyncBenchmark",
