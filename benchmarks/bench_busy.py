@@ -85,6 +85,9 @@ def _settings(slowdown: float, cpu_us: float = 0.0) -> str:
     return f"SLOWDOWN = {slowdown!r}\nCPU_US = {cpu_us!r}\n"
 
 
+INI = "[pytest]\naddopts = -p no:cacheprovider\nasyncio_default_fixture_loop_scope = function\n"
+
+
 def _git(repo: Path, *args: str) -> None:
     subprocess.run(
         ["git", "-c", "user.email=bench@example.invalid", "-c", "user.name=bench", *args],
@@ -100,7 +103,7 @@ def make_project(folder: Path) -> Path:
     repo.mkdir()
     (repo / "test_perf.py").write_text(TEST)
     (repo / "agent_settings.py").write_text(_settings(1.0))
-    (repo / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
+    (repo / "pytest.ini").write_text(INI)
     _git(repo, "init", "-q")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", "base")

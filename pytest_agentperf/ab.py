@@ -236,8 +236,12 @@ def _pytest(side: Side, args: Sequence[str]) -> subprocess.CompletedProcess[str]
 
 
 def _tail(proc: subprocess.CompletedProcess[str], lines: int = 15) -> str:
-    text = (proc.stdout + proc.stderr).strip().splitlines()
-    return "\n".join("    " + line for line in text[-lines:])
+    """What pytest said that matters: its error lines (``E ...``, ``ERROR ...``), else its
+    last lines."""
+    said = proc.stdout.strip().splitlines()
+    errors = [line for line in said if line.startswith(("E ", "ERROR"))]
+    shown = errors[:lines] if errors else (said + proc.stderr.strip().splitlines())[-lines:]
+    return "\n".join("    " + line for line in shown)
 
 
 def check_collects(side: Side, plan: ABPlan) -> None:

@@ -39,7 +39,15 @@ from pytest_agentperf.protocols import ProgressSink
 from pytest_agentperf.result import LatencySummary, SelfCheck
 from pytest_agentperf.units import format_duration, format_fraction, format_rate
 
-__all__ = ["Monitor", "Observed", "RunFigures", "assess_harness", "merge_selfchecks"]
+__all__ = [
+    "MachineCpu",
+    "MachineTimes",
+    "Monitor",
+    "Observed",
+    "RunFigures",
+    "assess_harness",
+    "merge_selfchecks",
+]
 
 #: Each tick is a wake-up of the loop: ~150-250 µs of CPU on a small VM, which the tick's
 #: own thread-clock timing does not see. At 20 ms that was ~1% of a core (~5 µs a task at

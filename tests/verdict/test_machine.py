@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_agentperf.report.text import inconclusive_warning, render_comparison
-from pytest_agentperf.result import PerfResult, SelfCheck, WindowStats
+from pytest_agentperf.result import PerfResult, SelfCheck
 from pytest_agentperf.verdict.baseline import Comparison, compare, parse_fail_expr
 from pytest_agentperf.verdict.machine import (
     OTHER_SHARE,
@@ -99,10 +99,13 @@ def test_a_wall_clock_regression_on_a_busier_machine_is_inconclusive() -> None:
     assert _verdicts(comparison) == {
         "p95": "inconclusive", "throughput": "inconclusive", "error_rate": "ok"
     }  # fmt: skip
-    assert not comparison.regressed and comparison.inconclusive
-    assert comparison.machine is not None and comparison.machine.busier
+    assert not comparison.regressed
+    assert comparison.inconclusive
+    assert comparison.machine is not None
+    assert comparison.machine.busier
     p95 = comparison.rows[0]
-    assert p95.p_value is not None and p95.p_value < 0.001  # the old verdict: REGRESSED
+    assert p95.p_value is not None
+    assert p95.p_value < 0.001
     assert "does not confirm it (needs +10% at 0.01)" in p95.note
     assert p95.note.startswith("the agent's CPU per task ")
 
@@ -111,7 +114,8 @@ def test_the_same_regression_on_an_equally_quiet_machine_fails() -> None:
     rng = random.Random(1)
     comparison = compare(_result(rng), _result(rng, scale=1.25, wait=0.04), RULES)
     assert _verdicts(comparison)["p95"] == "regressed"
-    assert comparison.machine is not None and not comparison.machine.busier
+    assert comparison.machine is not None
+    assert not comparison.machine.busier
     assert comparison.rows[0].note == ""
 
 
@@ -120,7 +124,9 @@ def test_a_regression_cpu_per_task_confirms_fails_on_a_busier_machine() -> None:
     base, cur = _result(rng), _result(rng, scale=1.25, cpu=260e-6, wait=0.35)
     comparison = compare(base, cur, RULES)
     assert _verdicts(comparison)["p95"] == "regressed"
-    assert comparison.rows[0].note == "confirmed by the agent's CPU per task +30.0% (99.9% confidence)"
+    assert (
+        comparison.rows[0].note == "confirmed by the agent's CPU per task +30.0% (99.9% confidence)"
+    )
 
 
 def test_cpu_per_task_must_rise_by_the_rules_own_limit() -> None:
@@ -187,9 +193,12 @@ def test_recorded_quiet_and_busy_runs_of_the_same_code() -> None:
     # >99.9% confidence -- the false alarm of issue 18 -- and is inconclusive now.
     quiet, busy = _recorded("quiet.json"), _recorded("busy.json")
     comparison = compare(quiet, busy, parse_fail_expr("p95:10%,throughput:-10%"))
-    assert comparison.machine is not None and comparison.machine.busier
+    assert comparison.machine is not None
+    assert comparison.machine.busier
     p95 = comparison.rows[0]
-    assert p95.p_value is not None and p95.p_value < 0.01 and (p95.change or 0) > 0.10
+    assert p95.p_value is not None
+    assert p95.p_value < 0.01
+    assert (p95.change or 0) > 0.10
     assert p95.verdict == "inconclusive"
     assert not comparison.regressed
 
@@ -198,7 +207,8 @@ def test_recorded_busy_run_with_more_cpu_per_task_still_fails() -> None:
     # The same load, and an agent that burns 150 µs more CPU per task: CPU per task shows it.
     quiet, slower = _recorded("quiet.json"), _recorded("busy-cpu.json")
     comparison = compare(quiet, slower, parse_fail_expr("p95:10%,throughput:-10%"))
-    assert comparison.machine is not None and comparison.machine.busier
+    assert comparison.machine is not None
+    assert comparison.machine.busier
     assert comparison.regressed
     regressed = [r for r in comparison.rows if r.verdict == "regressed"]
     assert all(r.note.startswith("confirmed by the agent's CPU per task +") for r in regressed)

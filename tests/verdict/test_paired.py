@@ -131,15 +131,19 @@ RULES = parse_fail_expr("p50:10%,p95:10%,throughput:-10%")
 
 def test_a_slower_head_regresses_despite_machine_drift_between_rounds() -> None:
     comparison = paired_compare(_rounds(1, 1.25), RULES)
-    assert comparison.regressed and comparison.rounds == 10
+    assert comparison.regressed
+    assert comparison.rounds == 10
     p95 = comparison.rows[1]
     assert p95.verdict == "regressed"
     assert p95.test == "Wilcoxon signed-rank over 10 rounds"
     assert p95.change == pytest.approx(0.25, abs=0.08)
-    assert p95.interval is not None and p95.interval[0] < p95.change < p95.interval[1]
-    assert p95.spread is not None and p95.spread[0] <= p95.change <= p95.spread[1]
+    assert p95.interval is not None
+    assert p95.interval[0] < p95.change < p95.interval[1]
+    assert p95.spread is not None
+    assert p95.spread[0] <= p95.change <= p95.spread[1]
     assert comparison.rows[2].verdict == "regressed"  # throughput fell
-    assert comparison.rows[2].change is not None and comparison.rows[2].change < -0.1
+    assert comparison.rows[2].change is not None
+    assert comparison.rows[2].change < -0.1
 
 
 def test_unchanged_code_does_not_regress_though_the_machine_drifts_30_percent() -> None:
@@ -157,28 +161,35 @@ def test_a_change_beyond_the_limit_in_too_few_consistent_rounds_is_not_significa
     pairs = _rounds(5, 1.3, n=7)
     pairs[0] = (pairs[0][1], pairs[0][0])  # one round goes the other way: p >= 1/128 * 2
     row = paired_compare(pairs, parse_fail_expr("p50:10%")).rows[0]
-    assert row.change is not None and row.change > 0.1
+    assert row.change is not None
+    assert row.change > 0.1
     assert row.verdict == "not significant"
-    assert row.p_value is not None and row.p_value >= 0.01
+    assert row.p_value is not None
+    assert row.p_value >= 0.01
 
 
 def test_an_absolute_rule_is_judged_on_differences() -> None:
     row = paired_compare(_rounds(6, 1.25), parse_fail_expr("p50:5ms")).rows[0]
-    assert not row.relative and row.verdict == "regressed"
-    assert row.change is not None and row.baseline is not None
+    assert not row.relative
+    assert row.verdict == "regressed"
+    assert row.change is not None
+    assert row.baseline is not None
     assert row.change == pytest.approx(0.25 * row.baseline, rel=0.4)
-    assert row.interval is not None and row.interval[0] > 0
+    assert row.interval is not None
+    assert row.interval[0] > 0
 
 
 def test_a_figure_no_round_measured_has_no_data() -> None:
     row = paired_compare(_rounds(7, 1.0, n=7), parse_fail_expr("efficiency:-5%")).rows[0]
-    assert row.verdict == "no data" and row.change is None
+    assert row.verdict == "no data"
+    assert row.change is None
 
 
 def test_zero_figures_in_a_relative_rule_fall_back_to_differences() -> None:
     pairs = _rounds(8, 1.0, n=8)
     rows = paired_compare(pairs, parse_fail_expr("error_rate:50%")).rows
-    assert rows[0].verdict == "ok" and rows[0].change == 0.0
+    assert rows[0].verdict == "ok"
+    assert rows[0].change == 0.0
     assert not math.isnan(rows[0].baseline or 0.0)
 
 
