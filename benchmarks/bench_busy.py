@@ -50,7 +50,7 @@ TEST = """\
 import time
 
 import pytest
-from agent_settings import CPU_US, SLOWDOWN
+from agent_settings import CPU_US, MEDIAN, P99, SLOWDOWN, TASKS
 from pytest_agentperf import AgentPerf, LogNormal, MockLLM
 from reference_agent import ImprovedAgent
 
@@ -70,19 +70,26 @@ class Agent(ImprovedAgent):
 
 @pytest.mark.agentperf
 async def test_support_agent(agent_perf: AgentPerf, mock_llm: MockLLM) -> None:
-    mock_llm.configure(latency=LogNormal(median=0.040 * SLOWDOWN, p99=0.150 * SLOWDOWN))
+    mock_llm.configure(latency=LogNormal(median=MEDIAN * SLOWDOWN, p99=P99 * SLOWDOWN))
     async with Agent(
         base_url=mock_llm.base_url, transport=mock_llm.httpx_transport(), concurrency=64
     ) as agent:
-        await agent_perf.run(agent, tasks=ticket, n=2000, concurrency=64, name="support")
+        await agent_perf.run(agent, tasks=ticket, n=TASKS, concurrency=64, name="support")
 """
 
 
 CLI = "import sys; from pytest_agentperf.cli import main; sys.exit(main())"
 
 
+#: The mock LLM's latency (seconds): set by --median and --p99, the same at base and head.
+LATENCY = {"median": 0.040, "p99": 0.150, "tasks": 2000}
+
+
 def _settings(slowdown: float, cpu_us: float = 0.0) -> str:
-    return f"SLOWDOWN = {slowdown!r}\nCPU_US = {cpu_us!r}\n"
+    return (
+        f"MEDIAN = {LATENCY['median']!r}\nP99 = {LATENCY['p99']!r}\nTASKS = {LATENCY['tasks']!r}\n"
+        f"SLOWDOWN = {slowdown!r}\nCPU_US = {cpu_us!r}\n"
+    )
 
 
 INI = "[pytest]\naddopts = -p no:cacheprovider\nasyncio_default_fixture_loop_scope = function\n"
@@ -277,7 +284,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--burners", type=int, default=0)
     r.add_argument("--slowdown", type=float, default=1.0)
     r.add_argument("--cpu-us", type=float, default=0.0)
+    for mode in (s, a, r):
+        mode.add_argument("--median", type=float, default=40.0, help="LLM latency median, ms")
+        mode.add_argument("--p99", type=float, default=150.0, help="LLM latency p99, ms")
+        mode.add_argument("--tasks", type=int, default=2000, help="tasks per run")
     args = parser.parse_args(argv)
+    LATENCY.update(median=args.median / 1e3, p99=args.p99 / 1e3, tasks=args.tasks)
     print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, mode {args.mode}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-busy-") as folder:
         run = {"saved": saved, "ab": ab, "record": record}[args.mode]

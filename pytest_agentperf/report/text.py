@@ -191,8 +191,11 @@ def _headline(comparison: Comparison) -> str:
     against = "the base revision" if comparison.rounds else "the baseline"
     bad = [r for r in comparison.rows if r.verdict == "regressed"]
     if bad:
-        parts = [_called(r) + (f" ({r.note})" if r.note else "") for r in bad]
-        return f"REGRESSED against {against}{what}: " + "; ".join(parts) + "."
+        parts = [_called(r) for r in bad]
+        confirmed = (
+            " (confirmed by CPU per task on a busier machine)" if any(r.note for r in bad) else ""
+        )
+        return f"REGRESSED against {against}{what}: " + "; ".join(parts) + confirmed + "."
     unsure = [r for r in comparison.rows if r.verdict == "inconclusive"]
     if unsure:
         parts = [_called(r) for r in unsure]

@@ -25,9 +25,10 @@ estimate that happens to cross the threshold from failing it.
 The significance test is sound for the noise within a run, not for the difference between
 a quiet machine and a busy one. So a comparison also contrasts the two runs' machines
 (:mod:`pytest_agentperf.verdict.machine`): when the current run's machine was materially
-busier, a wall-clock regression (latency, throughput, efficiency) is *inconclusive*, not a
-failure, unless the agent's CPU per task confirms it -- rose by at least the same limit,
-significantly (per-window process CPU per task, Mann-Whitney U). Every row also carries the
+busier, a regression of a wall-clock figure (latency, throughput, efficiency) or of the
+process's CPU per task is *inconclusive*, not a failure, unless the agent's CPU per task
+confirms it -- rose by at least the same limit,
+significantly (per-window agent CPU per task, Mann-Whitney U). Every row also carries the
 95% interval of its change (:mod:`pytest_agentperf.verdict.evidence`).
 """
 
@@ -42,7 +43,11 @@ from typing import Any, Literal
 from pytest_agentperf.errors import BaselineError, CompareExprError, UnitError
 from pytest_agentperf.metrics import METRICS, Metric, lookup
 from pytest_agentperf.result import PerfResult, finite_or_none
-from pytest_agentperf.verdict.evidence import change_interval, cpu_significance, significance
+from pytest_agentperf.verdict.evidence import (
+    agent_cpu_significance,
+    change_interval,
+    significance,
+)
 from pytest_agentperf.verdict.machine import MachineContrast, contrast
 
 __all__ = [
@@ -71,8 +76,9 @@ Direction = Literal["up", "down"]  # which way a change is a regression
 RowVerdict = Literal[
     "regressed", "inconclusive", "ok", "improved", "not significant", "untested", "no data"
 ]
-#: The tests of the wall-clock figures, which a busier machine moves by itself.
-WALL_CLOCK = ("latency", "rate")
+#: The tests of the figures a busier machine moves by itself: the wall-clock figures, and
+#: the process's CPU per task (a busy machine inflates the harness's share of it).
+MACHINE_SENSITIVE = ("latency", "rate", "cpu")
 
 
 # --------------------------------------------------------------------------- metrics
@@ -381,17 +387,19 @@ def machine_aware(
     machine: MachineContrast,
     alpha: float,
 ) -> list[ComparisonRow]:
-    """``rows``, with unconfirmed wall-clock regressions ``inconclusive`` on a busier machine.
+    """``rows``, with unconfirmed regressions ``inconclusive`` on a busier machine.
 
-    A wall-clock regression stands when the machine was not materially busier, or when the
-    agent's CPU per task confirms it (:func:`cpu_confirms`).
+    A regression of a wall-clock figure (latency, throughput, efficiency) or of the
+    process's CPU per task stands when the machine was not materially busier, or when the
+    agent's CPU per task confirms it (:func:`cpu_confirms`). Other figures (the error rate,
+    exact counts) are judged as ever.
     """
     if not machine.busier:
         return list(rows)
     by_metric = {rule.metric: rule for rule in rules}
     out: list[ComparisonRow] = []
     for row in rows:
-        if row.verdict != "regressed" or METRICS[row.metric].test not in WALL_CLOCK:
+        if row.verdict != "regressed" or METRICS[row.metric].test not in MACHINE_SENSITIVE:
             out.append(row)
             continue
         confirmed, why = cpu_confirms(by_metric[row.metric], row, base, cur, alpha)
@@ -412,30 +420,26 @@ def cpu_confirms(
 ) -> tuple[bool, str]:
     """Whether CPU per task confirms a wall-clock regression, and the sentence that says so.
 
-    It does when the agent's CPU per task (the process's when not attributed) rose by at
-    least the rule's limit, as a share, and the per-window process CPU per task says the
-    rise is significant at ``alpha``: the code itself got slower, which no busy machine
-    explains. A busy machine leaves CPU per task alone to within a few percent (it counts
-    the time the process ran, not the time it waited).
+    It does when the agent's CPU per task rose by at least the rule's limit, as a share,
+    significantly at ``alpha`` (Mann-Whitney U on the per-window agent CPU per task): the
+    code itself got slower, which no busy machine explains. Only the agent's share counts:
+    CPU per task counts the time the process ran, not the time it waited, but a busy
+    machine does inflate the harness's short timed regions (the mock, the engine).
     """
     limit = _relative_limit(rule, row)
-    pick = "agent" if base.agent_cpu_per_task and cur.agent_cpu_per_task else "process"
-    b = base.agent_cpu_per_task if pick == "agent" else base.cpu_per_task
-    c = cur.agent_cpu_per_task if pick == "agent" else cur.cpu_per_task
+    b, c = base.agent_cpu_per_task, cur.agent_cpu_per_task
     if not b or c is None:
-        return False, "no CPU per task was measured to confirm it"
-    rise = c / b - 1.0
-    tested = cpu_significance(base, cur, "greater")
-    shown = f"the {pick}'s CPU per task {rise * 100:+.1f}%"
-    if tested is None:
+        return False, "no agent CPU per task was measured to confirm it"
+    shown = f"the agent's CPU per task {(c / b - 1.0) * 100:+.1f}%"
+    p = agent_cpu_significance(base, cur)
+    if p is None:
         return False, f"{shown}, untested (too few windows), does not confirm it"
-    p = tested[0]
-    confidence = f"{min(1.0 - p, 0.999) * 100:.1f}%"
-    if rise >= limit and p < alpha:
-        return True, f"confirmed by {shown} ({confidence} confidence)"
-    return False, (
-        f"{shown} ({confidence} confidence) does not confirm it "
-        f"(needs +{limit * 100:g}% at {alpha:g})"
+    confidence = f"{min(1.0 - p, 0.999) * 100:.1f}% confidence it rose"
+    if c / b - 1.0 >= limit and p < alpha:
+        return True, f"confirmed by {shown} ({confidence})"
+    return (
+        False,
+        f"{shown} ({confidence}) does not confirm it (needs +{limit * 100:g}% at {alpha:g})",
     )
 
 
