@@ -12,6 +12,7 @@ from array import array
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_agentperf.engine.economics import SpendMeter
 from pytest_agentperf.engine.phase import PhaseTimes, TaskSource, run_phase
 from pytest_agentperf.engine.plan import RunPlan
 from pytest_agentperf.engine.selfcheck import Monitor, RunFigures, assess_harness
@@ -27,6 +28,7 @@ from pytest_agentperf.engine.task_records import DEFAULT_MAX_RECORDS, TaskRecord
 from pytest_agentperf.errors import LoadConfigError
 from pytest_agentperf.protocols import MockStatsSource, ProgressSink, RoundSampler
 from pytest_agentperf.result import MemoryReport, PerfResult
+from pytest_agentperf.spend import Prices
 
 __all__ = ["Execution", "Instruments"]
 
@@ -102,6 +104,7 @@ class Instruments:
     memory: RoundSampler | None = None
     progress: ProgressSink | None = None
     max_records: int = DEFAULT_MAX_RECORDS
+    prices: Prices | None = None  # the price table for the tasks' LLM spend
 
 
 class Execution:
@@ -115,6 +118,11 @@ class Execution:
         self.measured: _Measured | None = None
         self.done_before = 0  # tasks run before the measured records (progress)
         self.warmed = 0  # tasks the warm-up ran
+        # with a mock LLM: what each task spends on LLM calls (economics.py)
+        self.spend: SpendMeter | None = None
+        if instruments.mock is not None:
+            self.spend = SpendMeter(instruments.mock, instruments.prices)
+            self.driver = self.spend.wrap(driver)
 
     async def execute(self) -> PerfResult:
         plan, sampler = self.plan, self.perf.memory
@@ -164,7 +172,13 @@ class Execution:
         assert self.measured is not None
         rec = self.measured.records
         before, done_before = self._injected(), rec.count
-        times = await run_phase(self.driver, self.source, self.plan.phase(count, duration), rec)
+        if self.spend is not None:
+            self.spend.start(self.plan.n, self.perf.max_records)
+        try:
+            times = await run_phase(self.driver, self.source, self.plan.phase(count, duration), rec)
+        finally:
+            if self.spend is not None:
+                self.spend.stop()
         after = self._injected()
         injected = after - before if before is not None and after is not None else None
         self.measured.add(times, rec.count - done_before, injected)
@@ -265,6 +279,7 @@ class Execution:
             selfcheck=assess_harness(observed, figures),
             started_at=started_at,
             extra=_extra(rec, plan, achieved),
+            llm=self.spend.result(rec.count) if self.spend is not None else None,
         )
 
 

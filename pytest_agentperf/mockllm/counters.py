@@ -25,6 +25,12 @@ class MockStats:
     they never reach the mock, so they are not in ``calls``). ``telemetry`` counts requests
     to the providers' telemetry endpoints (the OpenAI Agents SDK's trace export), answered
     at once and not in ``calls``.
+
+    ``unattributed_calls`` counts LLM calls made outside any task the load engine ran
+    (warm-up aside: setup code, or an agent that runs its work outside the submitter's
+    context), and ``unattributed_tokens`` their tokens by model (``(in, out)``).
+    ``tokenizers`` counts answered calls by how their prompt tokens were counted
+    (``"tiktoken cl100k_base"``, or the ~4-characters-per-token estimate).
     """
 
     calls: int = 0
@@ -42,6 +48,9 @@ class MockStats:
     not_found_by_route: dict[str, int] = field(default_factory=dict)
     blocked: dict[str, int] = field(default_factory=dict)
     telemetry: int = 0
+    unattributed_calls: int = 0
+    unattributed_tokens: dict[str, tuple[int, int]] = field(default_factory=dict)
+    tokenizers: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict."""
@@ -61,6 +70,9 @@ class MockStats:
             "not_found_by_route": dict(self.not_found_by_route),
             "blocked": dict(self.blocked),
             "telemetry": self.telemetry,
+            "unattributed_calls": self.unattributed_calls,
+            "unattributed_tokens": {k: list(v) for k, v in self.unattributed_tokens.items()},
+            "tokenizers": dict(self.tokenizers),
         }
 
 
@@ -83,6 +95,9 @@ class Counters:
         "telemetry",
         "tokens_in",
         "tokens_out",
+        "tokenizers",
+        "unattributed_calls",
+        "unattributed_tokens",
     )
 
     def __init__(self) -> None:
@@ -101,6 +116,9 @@ class Counters:
         self.not_found_by_route: dict[str, int] = {}
         self.blocked: dict[str, int] = {}
         self.telemetry = 0
+        self.unattributed_calls = 0
+        self.unattributed_tokens: dict[str, list[int]] = {}
+        self.tokenizers: dict[str, int] = {}
 
     def snapshot(self) -> MockStats:
         """A frozen copy."""
@@ -121,4 +139,7 @@ class Counters:
             not_found_by_route=dict(self.not_found_by_route),
             blocked=dict(self.blocked),
             telemetry=self.telemetry,
+            unattributed_calls=self.unattributed_calls,
+            unattributed_tokens={k: (v[0], v[1]) for k, v in self.unattributed_tokens.items()},
+            tokenizers=dict(self.tokenizers),
         )
