@@ -68,9 +68,7 @@ class Prices:
 
     currency: str
     models: Mapping[str, ModelPrice]
-    _resolved: dict[str, ModelPrice | None] = field(
-        default_factory=dict, compare=False, repr=False
-    )
+    _resolved: dict[str, ModelPrice | None] = field(default_factory=dict, compare=False, repr=False)
 
     def price_of(self, model: str) -> ModelPrice | None:
         """The price of ``model``, or ``None`` when the table has none."""

@@ -20,18 +20,18 @@ __all__ = [
     "Bound",
     "duration_hint",
     "format_bytes",
+    "format_count",
     "format_duration",
     "format_fraction",
-    "format_count",
     "format_money",
     "format_rate",
     "money_currency",
     "parse_bound",
-    "parse_count",
-    "parse_money",
     "parse_bytes",
+    "parse_count",
     "parse_duration",
     "parse_fraction",
+    "parse_money",
     "parse_rate",
     "parse_ratio",
     "parse_token_rate",
@@ -77,15 +77,15 @@ RATE_HELP = "a rate such as '400/s', '1200/min' or a number of tasks per second"
 FRACTION_HELP = "a fraction such as '1%', '0.5%' or a number between 0 and 1"
 RATIO_HELP = "a ratio such as '90%', 0.9 or 1.2 (a number >= 0)"
 COUNT_HELP = "a count such as 2, 3k (3,000), 1.5M (1,500,000) or 0.5 (a mean per task)"
-MONEY_HELP = "an amount such as '$0.002', '0.002 USD', '€0.01' or a number in the price table's currency"
+MONEY_HELP = (
+    "an amount such as '$0.002', '0.002 USD', '€0.01' or a number in the price table's currency"
+)
 TOKEN_RATE_HELP = "a rate such as '50/s' or a number of tokens per second"
 
 _COUNT_UNITS = {"": 1.0, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6}
 #: Currency symbols a cost limit may start with, and the ISO code each stands for.
 CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
-_MONEY = re.compile(
-    rf"^\s*(?P<sym>[$€£¥₹]?)\s*(?P<num>{_NUMBER})\s*(?P<code>[A-Za-z]{{3}})?\s*$"
-)
+_MONEY = re.compile(rf"^\s*(?P<sym>[$€£¥₹]?)\s*(?P<num>{_NUMBER})\s*(?P<code>[A-Za-z]{{3}})?\s*$")
 
 
 def _fail(value: object, where: str, accepted: str) -> UnitError:
@@ -371,7 +371,7 @@ def format_fraction(fraction: float | None) -> str:
 
 
 def format_count(value: float | None) -> str:
-    """``2`` -> ``'2'``, ``1.5`` -> ``'1.50'``, ``3400`` -> ``'3,400'``, ``2.5e6`` -> ``'2.50M'``."""
+    """``2`` -> ``'2'``, ``1.5`` -> ``'1.50'``, ``3400`` -> ``'3,400'``, ``2.5e6`` -> ``'2.50M'``"""
     if value is None or math.isnan(value):
         return "-"
     magnitude = abs(value)

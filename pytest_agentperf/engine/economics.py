@@ -198,7 +198,8 @@ class SpendMeter:
         unpriced |= ledger.unpriced
         cost = None
         if self.prices is not None and not unpriced:
-            cost = _distribution(ledger.column("cost"), ledger.totals[5] + extra_cost, tasks, partial)
+            spent = ledger.totals[5] + extra_cost
+            cost = _distribution(ledger.column("cost"), spent, tasks, partial)
         decode = ledger.decode_time
         return LLMSpend(
             tasks=tasks,
@@ -214,7 +215,7 @@ class SpendMeter:
         )
 
     def _outside_cost(self) -> tuple[float, set[str]]:
-        cost, unpriced = 0.0, set()
+        cost, unpriced = 0.0, set[str]()
         if self.prices is None:
             return cost, unpriced
         for model, (tin, tout) in self._outside["tokens"].items():
@@ -250,4 +251,3 @@ def _distribution(values: list[float], total: float, tasks: int, partial: bool) 
         p95=percentile(ordered, 0.95),
         max=ordered[-1],
     )
-

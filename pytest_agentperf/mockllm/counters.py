@@ -93,9 +93,9 @@ class Counters:
         "not_found_by_route",
         "peak",
         "telemetry",
+        "tokenizers",
         "tokens_in",
         "tokens_out",
-        "tokenizers",
         "unattributed_calls",
         "unattributed_tokens",
     )

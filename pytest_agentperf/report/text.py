@@ -136,7 +136,7 @@ def comparison_cells(row: ComparisonRow) -> list[str]:
         format_value(row.metric, row.current),
         format_change(row),
         row.limit,
-        format_confidence(row.confidence),
+        "exact" if row.test.startswith("exact") else format_confidence(row.confidence),
         row.verdict.upper() if row.verdict == "regressed" else row.verdict,
     ]
 
@@ -146,11 +146,7 @@ def render_comparison(comparison: Comparison) -> str:
     what = f" ({comparison.name})" if comparison.name else ""
     bad = [r for r in comparison.rows if r.verdict == "regressed"]
     if bad:
-        parts = [
-            f"{r.metric} {format_change(r)} beyond {r.limit}, "
-            f"{format_confidence(r.confidence)} confidence"
-            for r in bad
-        ]
+        parts = [_regression(r) for r in bad]
         head = f"REGRESSED against the baseline{what}: " + "; ".join(parts) + "."
     else:
         head = f"No regression against the baseline{what}."
@@ -159,5 +155,21 @@ def render_comparison(comparison: Comparison) -> str:
         f"A metric regresses when its change is beyond the limit AND significant at "
         f"{alpha:g} (confidence >= {format_confidence(1 - alpha)})."
     )
+    if any(r.test.startswith("exact") for r in comparison.rows):
+        note += (
+            " Exact figures (LLM calls, tokens, cost per task) need no test: any change "
+            "beyond the limit counts."
+        )
     rows = [comparison_cells(row) for row in comparison.rows]
     return f"{head}\n{table(COMPARISON_HEADERS, rows, align='numbers')}\n{note}"
+
+
+def _regression(row: ComparisonRow) -> str:
+    """One regressed metric for the failure's first line."""
+    if row.test.startswith("exact"):
+        old, new = format_value(row.metric, row.baseline), format_value(row.metric, row.current)
+        return f"{row.metric} {old} -> {new} ({format_change(row)}, beyond {row.limit}, exact)"
+    return (
+        f"{row.metric} {format_change(row)} beyond {row.limit}, "
+        f"{format_confidence(row.confidence)} confidence"
+    )

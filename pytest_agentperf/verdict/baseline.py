@@ -19,6 +19,13 @@ A metric *regresses* only when both hold:
 The threshold keeps shared-machine drift (a few percent between jobs, always
 "significant" with thousands of requests) from failing CI; the test keeps a noisy point
 estimate that happens to cross the threshold from failing it.
+
+Figures a seeded mock makes deterministic -- LLM calls, tokens, tool rounds, retries and
+cost per task (the metrics whose ``test`` is ``"exact"``) -- are compared with no test:
+any change beyond their tolerance (by default none for counts, 1% for cost, whose sums
+depend on the order of additions) regresses. They are compared whenever both runs
+measured them, whatever the fail expression says; the expression may set their
+tolerance (``tokens_per_task:5%``).
 """
 
 from __future__ import annotations
@@ -191,6 +198,16 @@ def default_rules() -> list[FailRule]:
     return parse_fail_expr(DEFAULT_FAIL_EXPR)
 
 
+def exact_rules(named: Sequence[FailRule] = ()) -> list[FailRule]:
+    """The exact metrics' default rules (their ``tolerance``), except those ``named``."""
+    taken = {rule.metric for rule in named}
+    return [
+        FailRule(m.name, m.tolerance, True, _direction(m))
+        for m in COMPARABLE.values()
+        if m.test == "exact" and m.name not in taken
+    ]
+
+
 # ------------------------------------------------------------------------ comparison
 
 
@@ -278,8 +295,12 @@ def compare(
 ) -> Comparison:
     """Compare ``current`` with ``baseline`` under ``rules`` (default: :func:`default_rules`)."""
     chosen = default_rules() if rules is None else list(rules)
-    rows = tuple(_compare_metric(rule, baseline, current, alpha) for rule in chosen)
-    return Comparison(rows, alpha, current.name)
+    rows = [_compare_metric(rule, baseline, current, alpha) for rule in chosen]
+    for rule in exact_rules(chosen):  # deterministic figures: compared whenever measured
+        metric = METRICS[rule.metric]
+        if metric.value(baseline) is not None or metric.value(current) is not None:
+            rows.append(_compare_metric(rule, baseline, current, alpha))
+    return Comparison(tuple(rows), alpha, current.name)
 
 
 def _compare_metric(
@@ -295,7 +316,10 @@ def _compare_metric(
     verdict: RowVerdict = "ok"
     p_value, test = None, ""
     worse, better = rule.beyond(b, c), rule.improved(b, c)
-    if worse or better:
+    if metric.test == "exact":
+        verdict = "regressed" if worse else "improved" if better else "ok"
+        test = "exact" if base.total == cur.total else f"exact ({base.total} vs {cur.total} tasks)"
+    elif worse or better:
         tested = _significance(rule.metric, base, cur, worse=worse)
         if tested is None:
             verdict = "untested"

@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 from pytest_agentperf.engine.runner import NOTHING_MEASURED
 from pytest_agentperf.errors import BudgetConfigError, UnitError
-from pytest_agentperf.metrics import DURATION, METRICS, lookup
+from pytest_agentperf.metrics import DURATION, METRICS, MONEY, lookup
 from pytest_agentperf.result import PerfResult
-from pytest_agentperf.units import Bound, duration_hint, parse_bound
+from pytest_agentperf.units import Bound, duration_hint, format_money, money_currency, parse_bound
 
 __all__ = [
     "MEMORY_METRICS",
@@ -48,8 +48,11 @@ class Budget:
     metric: str
     bound: Bound
     source: Source = "marker"
+    currency: str | None = None  # a cost limit's currency, when its text names one
 
     def describe(self) -> str:
+        if self.currency is not None:
+            return f"{self.bound.op} {format_money(self.bound.limit, self.currency)}"
         return f"{self.bound.op} {METRICS[self.metric].format(self.bound.limit)}"
 
 
@@ -75,7 +78,8 @@ def parse_budget(metric: str, value: object, where: str, source: Source = "marke
     except UnitError:
         hint = duration_hint(value) if spec.unit is DURATION else ""
         raise BudgetConfigError(f"{where}: {value!r} is not {spec.accepted}{hint}.") from None
-    return Budget(spec.name, bound, source)
+    currency = money_currency(value) if spec.unit is MONEY else None
+    return Budget(spec.name, bound, source, currency)
 
 
 def resolve(*tiers: Mapping[str, Budget]) -> list[Budget]:
