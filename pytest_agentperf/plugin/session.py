@@ -40,7 +40,7 @@ from pytest_agentperf.verdict.baseline import (
 )
 from pytest_agentperf.verdict.budgets import Budget, evaluate_budgets, resolve
 from pytest_agentperf.verdict.prices import check_cost_budgets
-from pytest_agentperf.verdict.recommend import recommend
+from pytest_agentperf.verdict.recommend import recommend, spend_growth
 from pytest_agentperf.verdict.store import baseline_store
 
 __all__ = ["SKIP_REASON", "AgentPerfSession", "write_outputs"]
@@ -328,6 +328,7 @@ class AgentPerfSession:
 
     def _recommendations(self, records: list[TestRecord]) -> list[str]:
         texts = recommend((r.nodeid, r.results, r.figures) for r in records)
+        texts += [text for r in records for text in spend_growth(r.nodeid, r.comparisons)]
         for extra in self.config.hook.pytest_agentperf_recommendations(records=records):
             texts.extend(extra or ())
         return list(dict.fromkeys(texts))

@@ -20,6 +20,7 @@ from typing import Any
 
 from pytest_agentperf.files import write_atomic
 from pytest_agentperf.metrics import format_value
+from pytest_agentperf.report.html_spend import spend_table, sweep_spend
 from pytest_agentperf.report.svg import Series, histogram, line_chart
 from pytest_agentperf.report.text import COMPARISON_HEADERS, comparison_cells
 from pytest_agentperf.result import PerfResult, WindowStats
@@ -272,7 +273,7 @@ def _result(result: PerfResult) -> str:
     return (
         f'<div class="result" data-name="{escape(result.name)}"><h3>{escape(result.name)} '
         f'<span class="muted">({escape(mode)})</span></h3>{warn}{_summary(result)}'
-        f"{_charts(result)}</div>"
+        f"{spend_table(result)}{_charts(result)}</div>"
     )
 
 
@@ -289,6 +290,7 @@ def _test(index: int, test: Mapping[str, Any]) -> str:
         _budgets(test.get("budgets") or ()),
         _figures(test.get("figures") or {}),
         _comparison(test.get("comparison")),
+        sweep_spend(results),
         *(_result(r) for r in results),
         "</section>",
     ]

@@ -116,9 +116,7 @@ def _fit(name: str, width: int) -> str:
     return name if len(name) <= width else "..." + name[len(name) - width + 3 :]
 
 
-def _test_rows(
-    record: TestRecord, verbose: bool, extra: Sequence[Column] = ()
-) -> list[list[str]]:
+def _test_rows(record: TestRecord, verbose: bool, extra: Sequence[Column] = ()) -> list[list[str]]:
     verdict = VERDICTS[record.outcome]
 
     def cells(result: PerfResult | None) -> list[str]:
