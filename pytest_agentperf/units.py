@@ -392,5 +392,7 @@ def format_money(value: float | None, currency: str = "") -> str:
     prefix = symbol or (f"{currency} " if currency else "")
     if value == 0:
         return f"{prefix}0"
-    digits = max(0, 3 - math.floor(math.log10(abs(value))))
-    return f"{prefix}{value:.{digits}f}"
+    if abs(value) >= 1:
+        return f"{prefix}{value:,.2f}"
+    digits = 3 - math.floor(math.log10(abs(value)))  # four significant digits
+    return f"{prefix}{value:.{digits}f}".rstrip("0")

@@ -45,6 +45,7 @@ __all__ = [
     "COMPARABLE",
     "DEFAULT_ALPHA",
     "DEFAULT_FAIL_EXPR",
+    "EXACT_ONLY",
     "BaselineIndex",
     "Comparison",
     "ComparisonRow",
@@ -62,6 +63,8 @@ __all__ = [
 
 DEFAULT_ALPHA = 0.01
 DEFAULT_FAIL_EXPR = "p95:10%,throughput:-10%"
+#: The fail expression that gates only the exact figures (LLM calls, tokens, cost per task).
+EXACT_ONLY = "exact"
 
 MIN_SAMPLES = 8  # fewer latency samples a side: the change is reported but not tested
 MIN_WINDOWS = 5  # fewer full windows a side: throughput is tested through latency
@@ -90,7 +93,7 @@ def _plain_number(text: str) -> float:
 _ACCEPTED = (
     f"a comma-separated list of metric:change with metric one of {', '.join(COMPARABLE)} and a "
     "change such as 10% (relative), 20ms, -50/s or -0.05 (absolute), "
-    f"e.g. '{DEFAULT_FAIL_EXPR},efficiency:-0.05'"
+    f"e.g. '{DEFAULT_FAIL_EXPR},efficiency:-0.05', or '{EXACT_ONLY}' for the exact figures only"
 )
 _ITEM = re.compile(r"^\s*(?P<metric>[A-Za-z_0-9]+)\s*:\s*(?P<sign>[-+]?)\s*(?P<amount>.+?)\s*$")
 
@@ -152,6 +155,8 @@ def parse_fail_expr(expr: str, where: str = "") -> list[FailRule]:
     place = f" in {where}" if where else ""
     if not expr or not expr.strip():
         raise CompareExprError(f"The fail expression{place} is empty; use {_ACCEPTED}.")
+    if expr.strip().lower() == EXACT_ONLY:
+        return []  # no timing rule: only the exact figures, which are always compared
     rules: dict[str, FailRule] = {}
     for item in expr.split(","):
         rule = _parse_item(item, expr, place)

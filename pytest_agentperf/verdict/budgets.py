@@ -107,6 +107,7 @@ class BudgetCheck:
     source: str
     result: str = ""  # the name of the PerfResult checked
     note: str = ""
+    currency: str = ""  # a cost budget's currency (the price table's)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -119,6 +120,7 @@ class BudgetCheck:
             "source": self.source,
             "result": self.result,
             "note": self.note,
+            "currency": self.currency,
         }
 
     @classmethod
@@ -140,7 +142,7 @@ def check(item: Budget, result: PerfResult) -> BudgetCheck | None:
     measured = METRICS[item.metric].value(result)
     if measured is None and item.source != "marker":
         return None
-    ok, note, margin = False, "not measured", None
+    ok, note, margin = False, _unmeasured(item.metric, result), None
     if measured is not None:
         ok, note, margin = item.bound.holds(measured), "", _margin(measured, item.bound.limit)
         memory = result.memory
@@ -156,7 +158,19 @@ def check(item: Budget, result: PerfResult) -> BudgetCheck | None:
         source=item.source,
         result=result.name,
         note=note,
+        currency=(result.llm.currency if result.llm else "") or (item.currency or ""),
     )
+
+
+def _unmeasured(metric: str, result: PerfResult) -> str:
+    """Why ``metric`` has no value in ``result`` (a model the price table does not price)."""
+    spend = result.llm
+    if metric == "cost_per_task" and spend is not None and spend.unpriced:
+        return (
+            f"not measured: no price for model(s) {', '.join(spend.unpriced)} in "
+            "[tool.agentperf.prices]"
+        )
+    return "not measured"
 
 
 def select(results: Sequence[PerfResult], budget_on: str) -> list[PerfResult]:
