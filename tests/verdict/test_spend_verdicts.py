@@ -153,7 +153,7 @@ def test_a_cost_budget_needs_a_table_in_its_currency() -> None:
     with pytest.raises(BudgetConfigError, match="needs a price table, and there is none"):
         check_cost_budgets([("test_x: @pytest.mark.llm(cost_per_task=...)", budget)], None)
     prices = parse_prices(TABLE, "t")
-    with pytest.raises(BudgetConfigError, match="the cost budget is in EUR, but .* is in USD"):
+    with pytest.raises(BudgetConfigError, match=r"the cost budget is in EUR, but .* is in USD"):
         check_cost_budgets([("test_x", budget)], prices)
     check_cost_budgets([("test_x", parse_budget("cost_per_task", 0.002, "t"))], prices)
 
