@@ -46,13 +46,16 @@ from pytest_agentperf.mockllm import (
 from pytest_agentperf.plugin.markers import budget
 from pytest_agentperf.report.records import TestRecord
 from pytest_agentperf.result import (
+    Distribution,
     LatencySummary,
+    LLMSpend,
     MemoryReport,
     MemorySample,
     PerfResult,
     SelfCheck,
     WindowStats,
 )
+from pytest_agentperf.spend import ModelPrice, Prices, task_headers
 
 __all__ = [
     "AgentPerf",
@@ -61,9 +64,11 @@ __all__ = [
     "BaselineError",
     "BudgetConfigError",
     "CompareExprError",
+    "Distribution",
     "Empirical",
     "Faults",
     "Fixed",
+    "LLMSpend",
     "LatencySummary",
     "LoadConfigError",
     "LogNormal",
@@ -75,10 +80,12 @@ __all__ = [
     "MockLLM",
     "MockStats",
     "MockToolCall",
+    "ModelPrice",
     "Normal",
     "Outage",
     "PerToken",
     "PerfResult",
+    "Prices",
     "Reply",
     "ResultError",
     "Script",
@@ -95,4 +102,5 @@ __all__ = [
     "budget",
     "first_token",
     "merge",
+    "task_headers",
 ]
