@@ -149,10 +149,16 @@ class SpendMeter:
 
         return dataclasses.replace(driver, call=accounted)
 
-    def start(self, expected: int | None, max_records: int) -> None:
-        """A measured phase starts (the ledger persists across the rounds of a run)."""
+    def prepare(self, expected: int | None, max_records: int) -> None:
+        """Allocate the ledger for ``expected`` measured tasks, before anything is measured
+        (a memory run samples between rounds: the ledger must not grow during them)."""
         if self._measured is None:
             self._measured = SpendLedger(expected, max_records)
+
+    def start(self) -> None:
+        """A measured phase starts (the ledger persists across the rounds of a run)."""
+        if self._measured is None:
+            self.prepare(None, DEFAULT_MAX_RECORDS)
         self.ledger = self._measured
         self._before = _outside(self.mock)
 

@@ -166,6 +166,8 @@ class Execution:
 
     async def _single(self) -> None:
         self.measured = _Measured(TaskRecords(self.plan.n, max_records=self.perf.max_records))
+        if self.spend is not None:
+            self.spend.prepare(self.plan.n, self.perf.max_records)
         await self._measured_phase(self.plan.n, self.plan.duration)
 
     async def _measured_phase(self, count: int | None, duration: float | None) -> None:
@@ -173,7 +175,7 @@ class Execution:
         rec = self.measured.records
         before, done_before = self._injected(), rec.count
         if self.spend is not None:
-            self.spend.start(self.plan.n, self.perf.max_records)
+            self.spend.start()
         try:
             times = await run_phase(self.driver, self.source, self.plan.phase(count, duration), rec)
         finally:
@@ -188,6 +190,8 @@ class Execution:
         rounds = sampler.plan(self.plan.n)
         measured = sum(size for size, warm in rounds if not warm)
         self.measured = _Measured(TaskRecords(measured, max_records=self.perf.max_records))
+        if self.spend is not None:
+            self.spend.prepare(measured, self.perf.max_records)
         scratch = TaskRecords(max((size for size, _ in rounds), default=1))
         with monitor.paused():
             sampler.sample(0, warmup=True)

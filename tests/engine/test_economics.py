@@ -12,8 +12,10 @@ import pytest
 
 from pytest_agentperf.engine.runner import AgentPerf
 from pytest_agentperf.engine.stats import percentile
+from pytest_agentperf.memory import MemoryTracker
 from pytest_agentperf.mockllm import Faults, MockLLM, Script, ToolCall
 from pytest_agentperf.spend import ModelPrice, Prices
+from pytest_agentperf.verdict.budgets import evaluate, parse_budget
 from reference_agent import BaseAgent, Task
 
 PRICES = Prices("USD", {"gpt-a": ModelPrice(1.5, 6.0), "gpt-b": ModelPrice(10.0, 30.0)})
@@ -208,3 +210,43 @@ async def test_without_a_mock_nothing_is_measured_or_wrapped() -> None:
 
     result = await AgentPerf().run(task, n=5)
     assert result.llm is None
+
+
+@pytest.mark.asyncio
+async def test_streamed_replies_give_inter_token_latency_and_output_rate() -> None:
+    async with MockLLM(ttft="2ms", itl="1ms", output_tokens=10) as mock:
+        async with httpx.AsyncClient(base_url=mock.base_url) as client:
+
+            async def task(i: int) -> None:
+                body = {"model": "gpt-a", "messages": [], "stream": True}
+                async with client.stream("POST", "/chat/completions", json=body) as r:
+                    async for _ in r.aiter_bytes():
+                        pass
+
+            result = await AgentPerf(mock=mock).run(task, n=30, concurrency=4, warmup=0)
+    spend = result.llm
+    assert spend is not None
+    assert spend.itl is not None
+    assert spend.streams == spend.itl.count == 30
+    assert spend.output_tokens_per_s is not None
+    # one figure, two views: tokens per second over the streams is 1 / their mean gap
+    assert spend.output_tokens_per_s == pytest.approx(1 / spend.itl.mean, rel=1e-9)
+    (check,) = evaluate([parse_budget("itl_p95", "<= 10s", "t")], [result])
+    assert check.ok
+
+
+@pytest.mark.asyncio
+async def test_memory_rounds_measure_the_spend_of_their_measured_tasks() -> None:
+    async with started(output_tokens=4) as (mock, work):
+
+        async def task(i: int) -> None:
+            await work.client.post("/chat/completions", json={"model": "gpt-a", "messages": []})
+
+        tracker = MemoryTracker(rounds=4, warmup_rounds=1)
+        perf = AgentPerf(mock=mock, memory=tracker, prices=PRICES)
+        result = await perf.run(task, n=200, concurrency=4)
+    spend = result.llm
+    assert spend is not None
+    assert result.memory is not None
+    assert spend.tasks == result.total == result.memory.tasks
+    assert (spend.calls.total, spend.calls.max) == (result.total, 1)
