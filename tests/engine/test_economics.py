@@ -214,16 +214,15 @@ async def test_without_a_mock_nothing_is_measured_or_wrapped() -> None:
 
 @pytest.mark.asyncio
 async def test_streamed_replies_give_inter_token_latency_and_output_rate() -> None:
-    async with MockLLM(ttft="2ms", itl="1ms", output_tokens=10) as mock:
-        async with httpx.AsyncClient(base_url=mock.base_url) as client:
+    async with started(ttft="2ms", itl="1ms", output_tokens=10, latency=None) as (mock, work):
 
-            async def task(i: int) -> None:
-                body = {"model": "gpt-a", "messages": [], "stream": True}
-                async with client.stream("POST", "/chat/completions", json=body) as r:
-                    async for _ in r.aiter_bytes():
-                        pass
+        async def task(i: int) -> None:
+            body = {"model": "gpt-a", "messages": [], "stream": True}
+            async with work.client.stream("POST", "/chat/completions", json=body) as r:
+                async for _ in r.aiter_bytes():
+                    pass
 
-            result = await AgentPerf(mock=mock).run(task, n=30, concurrency=4, warmup=0)
+        result = await AgentPerf(mock=mock).run(task, n=30, concurrency=4, warmup=0)
     spend = result.llm
     assert spend is not None
     assert spend.itl is not None
