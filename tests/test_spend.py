@@ -1,4 +1,8 @@
-"""What each task spends: exact against what the mock served, on constructed workloads."""
+"""What each task spends (spend.py, engine/economics.py): exact against what the mock served.
+
+Here rather than in tests/engine: the memory tests (tests/memory) are sensitive to the heap
+that earlier mock traffic leaves, and this file runs after them.
+"""
 
 from __future__ import annotations
 
