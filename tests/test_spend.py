@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -253,3 +254,21 @@ async def test_memory_rounds_measure_the_spend_of_their_measured_tasks() -> None
     assert result.memory is not None
     assert spend.tasks == result.total == result.memory.tasks
     assert (spend.calls.total, spend.calls.max) == (result.total, 1)
+
+
+def test_merged_processes_add_their_spend() -> None:
+    from pytest_agentperf.engine.merge import merge
+    from tests.factories import make_result, make_spend
+
+    parts = [
+        dataclasses.replace(make_result(), llm=make_spend(calls=2, tasks=100)),
+        dataclasses.replace(make_result(), llm=make_spend(calls=3, tasks=300, unattributed=4)),
+    ]
+    spend = merge(parts).llm
+    assert spend is not None
+    assert (spend.tasks, spend.calls.total, spend.calls.mean) == (400, 1100, 2.75)
+    assert (spend.calls.p50, spend.calls.max) == (None, None)  # one part had no spread
+    assert spend.unattributed_calls == 4
+    assert spend.cost is not None
+    assert spend.cost.total == pytest.approx(0.0021 * 400)
+    assert merge([parts[0], make_result()]).llm is None  # a process without a mock

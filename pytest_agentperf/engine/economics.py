@@ -16,9 +16,10 @@ is left out, saying why.
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from array import array
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pytest_agentperf.engine.stats import percentile, summarize
@@ -28,7 +29,7 @@ from pytest_agentperf.protocols import MockStatsSource
 from pytest_agentperf.result import Distribution, LLMSpend
 from pytest_agentperf.spend import Prices, TaskSpend, current_spend
 
-__all__ = ["SpendLedger", "SpendMeter"]
+__all__ = ["SpendLedger", "SpendMeter", "merge_spend"]
 
 ITL_KEPT = 2000  # per-stream inter-token latencies kept per run (a uniform sample beyond)
 _FIGURES = ("calls", "tokens_in", "tokens_out", "tool_rounds", "retries", "cost")
@@ -257,3 +258,59 @@ def _distribution(values: list[float], total: float, tasks: int, partial: bool) 
         p95=percentile(ordered, 0.95),
         max=ordered[-1],
     )
+
+
+def merge_spend(spends: Sequence[LLMSpend | None]) -> LLMSpend | None:
+    """The spend of one workload run in several processes: totals, means and maxima merge
+    exactly; p50 and p95 cannot be merged from summaries and are left out (``None``), as
+    is everything when a process measured no spend."""
+    if not spends or any(s is None for s in spends):
+        return None
+    parts = [s for s in spends if s is not None]
+    if len(parts) == 1:
+        return parts[0]
+    tasks = sum(s.tasks for s in parts)
+
+    def merged(figures: Sequence[Distribution | None]) -> Distribution | None:
+        if any(f is None for f in figures):
+            return None
+        known = [f for f in figures if f is not None]
+        total = math.fsum(f.total for f in known)
+        tops = [f.max for f in known]
+        top = None if any(t is None for t in tops) else max(t for t in tops if t is not None)
+        return Distribution(total=total, mean=total / tasks if tasks else math.nan, max=top)
+
+    first = parts[0]
+    figures = {
+        name: merged([getattr(s, name) for s in parts])
+        for name in ("calls", "tokens_in", "tokens_out", "tokens", "tool_rounds", "retries")
+    }
+    decoded = [s for s in parts if s.output_tokens_per_s]
+    return dataclasses.replace(
+        first,
+        tasks=tasks,
+        **figures,  # type: ignore[arg-type]
+        cost=merged([s.cost for s in parts]),
+        unpriced=tuple(sorted({m for s in parts for m in s.unpriced})),
+        unattributed_calls=sum(s.unattributed_calls for s in parts),
+        tokenizers=_added([s.tokenizers for s in parts]),
+        streams=sum(s.streams for s in parts),
+        itl=None,  # percentiles of separate processes do not merge
+        output_tokens_per_s=_by_streams(decoded),
+    )
+
+
+def _by_streams(parts: Sequence[LLMSpend]) -> float | None:
+    """The processes' output rates, weighted by their streams (an estimate)."""
+    streams = sum(s.streams for s in parts)
+    if not streams:
+        return None
+    return sum((s.output_tokens_per_s or 0.0) * s.streams for s in parts) / streams
+
+
+def _added(tables: Sequence[Mapping[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for table in tables:
+        for key, value in table.items():
+            out[key] = out.get(key, 0) + value
+    return out
