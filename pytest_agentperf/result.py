@@ -239,6 +239,7 @@ class LLMSpend:
     currency: str = ""
     unpriced: tuple[str, ...] = ()
     unattributed_calls: int = 0
+    unattributed_socket_calls: int = 0  # of which over serve()'s sockets without the header
     tokenizers: dict[str, int] = field(default_factory=dict)
     streams: int = 0
     itl: LatencySummary | None = None
@@ -254,11 +255,18 @@ class LLMSpend:
     def notes(self) -> list[str]:
         """What a reader must know about these figures (partial attribution, estimates)."""
         notes = []
-        if self.unattributed_calls:
+        sockets = self.unattributed_socket_calls
+        if sockets:
             notes.append(
-                f"{self.unattributed_calls} of {self.calls.total:.0f} LLM calls ran outside any "
-                "task (the agent does not run its work in the submitter's context): totals "
+                f"{sockets} of {self.calls.total:.0f} LLM calls came over mock_llm.serve() "
+                "without the x-agentperf-task header (pytest_agentperf.task_headers()): totals "
                 "and means are exact, the per-task spread is not shown"
+            )
+        if self.unattributed_calls > sockets:
+            notes.append(
+                f"{self.unattributed_calls - sockets} of {self.calls.total:.0f} LLM calls ran "
+                "outside any task (the agent does not run its work in the submitter's "
+                "context): totals and means are exact, the per-task spread is not shown"
             )
         if self.estimated:
             notes.append("token counts are estimates (~4 characters per token)")
@@ -274,6 +282,7 @@ class LLMSpend:
             currency=self.currency,
             unpriced=list(self.unpriced),
             unattributed_calls=self.unattributed_calls,
+            unattributed_socket_calls=self.unattributed_socket_calls,
             tokenizers=dict(self.tokenizers),
             estimated=self.estimated,
             streams=self.streams,

@@ -128,7 +128,7 @@ class SpendMeter:
         self.prices = prices
         self.ledger: SpendLedger | None = None  # set while a measured phase runs
         self._measured: SpendLedger | None = None
-        self._outside: dict[str, Any] = {"calls": 0, "tokens": {}, "tokenizers": {}}
+        self._outside: dict[str, Any] = {"calls": 0, "socket": 0, "tokens": {}, "tokenizers": {}}
         self._before: dict[str, Any] | None = None
 
     def wrap(self, driver: Driver) -> Driver:
@@ -171,6 +171,7 @@ class SpendMeter:
             return
         total = self._outside
         total["calls"] += after["calls"] - before["calls"]
+        total["socket"] += after["socket"] - before["socket"]
         for model, (tin, tout) in after["tokens"].items():
             was = before["tokens"].get(model, (0, 0))
             row = total["tokens"].setdefault(model, [0, 0])
@@ -215,6 +216,7 @@ class SpendMeter:
             currency=self.prices.currency if self.prices is not None else "",
             unpriced=tuple(sorted(unpriced)),
             unattributed_calls=outside["calls"],
+            unattributed_socket_calls=outside["socket"],
             tokenizers=dict(outside["tokenizers"]),
             streams=ledger.streams,
             itl=summarize(ledger.itls) if ledger.streams else None,
@@ -242,6 +244,7 @@ def _outside(mock: MockStatsSource) -> dict[str, Any]:
     tokenizers: Mapping[str, int] = getattr(stats, "tokenizers", {}) or {}
     return {
         "calls": int(getattr(stats, "unattributed_calls", 0) or 0),
+        "socket": int(getattr(stats, "unattributed_socket_calls", 0) or 0),
         "tokens": dict(tokens),
         "tokenizers": dict(tokenizers),
     }
@@ -293,6 +296,7 @@ def merge_spend(spends: Sequence[LLMSpend | None]) -> LLMSpend | None:
         cost=merged([s.cost for s in parts]),
         unpriced=tuple(sorted({m for s in parts for m in s.unpriced})),
         unattributed_calls=sum(s.unattributed_calls for s in parts),
+        unattributed_socket_calls=sum(s.unattributed_socket_calls for s in parts),
         tokenizers=_added([s.tokenizers for s in parts]),
         streams=sum(s.streams for s in parts),
         itl=None,  # percentiles of separate processes do not merge

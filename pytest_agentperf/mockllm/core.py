@@ -77,6 +77,7 @@ class Incoming:
     body: bytes
     headers: Mapping[str, str]
     read_timeout: float | None = None
+    socket: bool = False  # served over a real socket (serve()): no context crosses it
 
 
 @dataclass(slots=True)
@@ -174,6 +175,7 @@ class MockCore:
             spend = spend_for_header(request.headers.get(TASK_HEADER))
             if spend is None:
                 self.counters.unattributed_calls += 1
+                self.counters.unattributed_socket_calls += request.socket
                 return None
         spend.call(hash(request.body))
         return spend

@@ -28,7 +28,9 @@ class MockStats:
 
     ``unattributed_calls`` counts LLM calls made outside any task the load engine ran
     (warm-up aside: setup code, or an agent that runs its work outside the submitter's
-    context), and ``unattributed_tokens`` their tokens by model (``(in, out)``).
+    context), ``unattributed_socket_calls`` those of them that came over ``serve()``'s
+    sockets without the task header, and ``unattributed_tokens`` their tokens by model
+    (``(in, out)``).
     ``tokenizers`` counts answered calls by how their prompt tokens were counted
     (``"tiktoken cl100k_base"``, or the ~4-characters-per-token estimate).
     """
@@ -49,6 +51,7 @@ class MockStats:
     blocked: dict[str, int] = field(default_factory=dict)
     telemetry: int = 0
     unattributed_calls: int = 0
+    unattributed_socket_calls: int = 0
     unattributed_tokens: dict[str, tuple[int, int]] = field(default_factory=dict)
     tokenizers: dict[str, int] = field(default_factory=dict)
 
@@ -71,6 +74,7 @@ class MockStats:
             "blocked": dict(self.blocked),
             "telemetry": self.telemetry,
             "unattributed_calls": self.unattributed_calls,
+            "unattributed_socket_calls": self.unattributed_socket_calls,
             "unattributed_tokens": {k: list(v) for k, v in self.unattributed_tokens.items()},
             "tokenizers": dict(self.tokenizers),
         }
@@ -97,6 +101,7 @@ class Counters:
         "tokens_in",
         "tokens_out",
         "unattributed_calls",
+        "unattributed_socket_calls",
         "unattributed_tokens",
     )
 
@@ -117,6 +122,7 @@ class Counters:
         self.blocked: dict[str, int] = {}
         self.telemetry = 0
         self.unattributed_calls = 0
+        self.unattributed_socket_calls = 0
         self.unattributed_tokens: dict[str, list[int]] = {}
         self.tokenizers: dict[str, int] = {}
 
@@ -140,6 +146,7 @@ class Counters:
             blocked=dict(self.blocked),
             telemetry=self.telemetry,
             unattributed_calls=self.unattributed_calls,
+            unattributed_socket_calls=self.unattributed_socket_calls,
             unattributed_tokens={k: (v[0], v[1]) for k, v in self.unattributed_tokens.items()},
             tokenizers=dict(self.tokenizers),
         )

@@ -103,7 +103,7 @@ class MockServer:
         arrival = loop.time()
         target = request.target.decode("latin-1").split("?", 1)[0]
         headers = _Headers(request.headers)
-        incoming = Incoming(request.method.decode("ascii"), target, body, headers, None)
+        incoming = Incoming(request.method.decode("ascii"), target, body, headers, None, True)
         plan = self._core.plan(incoming, arrival)
         try:
             kept = await _send(conn, reader, writer, plan, arrival, loop)

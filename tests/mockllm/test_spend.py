@@ -81,6 +81,7 @@ async def test_a_call_outside_any_task_is_counted_apart(mock: MockLLM) -> None:
         other = (await c.post("/chat/completions", json={**CHAT, "model": "gpt-other"})).json()
     stats = mock.stats()
     assert stats.unattributed_calls == 2
+    assert stats.unattributed_socket_calls == 1  # the one over serve() without the header
     assert stats.unattributed_tokens == {"gpt-test": usage_of(body), "gpt-other": usage_of(other)}
 
 

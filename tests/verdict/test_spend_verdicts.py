@@ -171,3 +171,14 @@ def test_partial_attribution_and_retries_are_recommended_on() -> None:
     assert any("200 of 200 LLM calls ran outside any task" in t for t in texts)
     assert any("0.50 retries per task" in t for t in texts)
     assert recommend([("test_a", [spent()])]) == []
+    # over serve() without the task header: noted on the result, not advised against
+    sockets = spent(unattributed=200)
+    assert sockets.llm is not None
+    sockets = dataclasses.replace(
+        sockets, llm=dataclasses.replace(sockets.llm, unattributed_socket_calls=200)
+    )
+    assert recommend([("test_a", [sockets])]) == []
+    assert sockets.llm is not None
+    assert (
+        "came over mock_llm.serve() without the x-agentperf-task header" in (sockets.llm.notes()[0])
+    )
