@@ -58,7 +58,7 @@ class ModelPrice:
     output: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashable by identity (its models are a mapping)
 class Prices:
     """A price table: ``models`` by name (a key may be a pattern: ``"gpt-4o-mini*"``).
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from pytest_agentperf.files import write_atomic
 from pytest_agentperf.metrics import format_value
-from pytest_agentperf.report.html_spend import spend_table, sweep_spend
+from pytest_agentperf.report.html_spend import money_text, spend_table, sweep_spend
 from pytest_agentperf.report.svg import Series, histogram, line_chart
 from pytest_agentperf.report.text import COMPARISON_HEADERS, comparison_cells
 from pytest_agentperf.result import PerfResult, WindowStats
@@ -215,11 +215,13 @@ def _budgets(budgets: Sequence[Mapping[str, Any]]) -> str:
         verdict = "ok" if ok else "miss"
         margin = b.get("margin")
         margin_text = "-" if margin is None else f"{margin * 100:+.1f}%"
-        limit = b.get("limit")
+        limit, measured, currency = b.get("limit"), b.get("measured"), b.get("currency")
+        shown = money_text(metric, measured, currency) or format_metric(metric, measured)
+        limit_text = money_text(metric, limit, currency) or format_metric(metric, limit)
         rows.append(
             f"<tr><td>{escape(metric)}</td>"
-            + _td(f"{b.get('op', '')} {format_metric(metric, limit)}", limit, metric)
-            + _cell(metric, b.get("measured"))
+            + _td(f"{b.get('op', '')} {limit_text}", limit, metric)
+            + _td(shown, measured, metric)
             + f"<td>{escape(margin_text)}</td><td>{escape(str(b.get('source', '')))}</td>"
             f'<td><span class="verdict {verdict}">{verdict}</span></td></tr>'
         )

@@ -11,11 +11,12 @@ import re
 from collections.abc import Sequence
 from html import escape
 
+from pytest_agentperf.metrics import MONEY, lookup
 from pytest_agentperf.report.svg import Series, line_chart
 from pytest_agentperf.result import Distribution, PerfResult
 from pytest_agentperf.units import format_count, format_duration, format_money
 
-__all__ = ["spend_table", "sweep_spend"]
+__all__ = ["money_text", "spend_table", "sweep_spend"]
 
 _FIGURES = (
     ("calls", "LLM calls"),
@@ -36,6 +37,14 @@ def _cells(values: Sequence[float | None], money: str | None) -> str:
         raw = "" if value is None else repr(float(value))
         out.append(f'<td data-value="{raw}">{escape(text)}</td>')
     return "".join(out)
+
+
+def money_text(metric: str, value: float | None, currency: object) -> str | None:
+    """A cost figure with its currency (``$0.0021``); ``None`` for other figures."""
+    spec = lookup(metric)
+    if spec is None or spec.unit is not MONEY or not isinstance(currency, str) or not currency:
+        return None
+    return format_money(value, currency)
 
 
 def spend_table(result: PerfResult) -> str:
@@ -76,20 +85,22 @@ def sweep_spend(results: Sequence[PerfResult]) -> str:
         return ""
     parameter = steps[0][0]["parameter"]
     priced = all(r.llm is not None and r.llm.cost is not None for _, r in steps)
+    # cost per 1,000 tasks on the axis: readable ticks (0.037 rather than $0.000037)
+    scale = 1000.0 if priced else 1.0
     points = []
     for match, result in steps:
         assert result.llm is not None
         figure = result.llm.cost if priced else result.llm.tokens
         if figure is not None:
-            points.append((float(match["value"]), figure.mean))
+            points.append((float(match["value"]), figure.mean * scale))
     currency = steps[0][1].llm.currency if steps[0][1].llm is not None else ""
-    label = "cost per task" if priced else "tokens per task"
+    label = "cost per 1,000 tasks" if priced else "tokens per task"
     chart = line_chart(
         f"{label.capitalize()} against {parameter}",
         [Series(label, points)],
         x_label=parameter,
         y_label=f"{label} ({currency})" if priced else label,
-        y_fmt=(lambda v: format_money(v, currency)) if priced else format_count,
+        y_fmt=(lambda v: f"{v:g}") if priced else format_count,
         desc=f"{label} at each step of the sweep; a rising line means retries or longer "
         "conversations under load",
     )

@@ -7,6 +7,7 @@ import json
 import re
 
 import jsonschema
+import pytest
 
 from pytest_agentperf.report.document import gab_entries, load_schema
 from pytest_agentperf.report.html import render_html
@@ -93,11 +94,22 @@ def test_a_sweep_charts_cost_per_task_against_concurrency() -> None:
         for c, cost in ((4, 0.002), (16, 0.002), (64, 0.003))
     ]
     html = render_html(document(entry("test_a.py::test_sweep", *steps)))
-    assert "Cost per task against concurrency" in html
-    points = re.findall(r'data-x="([^"]+)" data-y="([^"]+)"', html.split("Cost per task")[1])
+    title = "Cost per 1,000 tasks against concurrency"
+    assert title in html
+    points = re.findall(r'data-x="([^"]+)" data-y="([^"]+)"', html.split(title)[1])
     assert [(float(x), float(y)) for x, y in points[:3]] == [
-        (4.0, 0.002),
-        (16.0, 0.002),
-        (64.0, 0.003),
+        (4.0, pytest.approx(2.0)),
+        (16.0, pytest.approx(2.0)),
+        (64.0, pytest.approx(3.0)),
     ]
-    assert "Cost per task" not in render_html(document(entry("test_a.py::test_x", spent())))
+    assert title not in render_html(document(entry("test_a.py::test_x", spent())))
+
+
+def test_cost_budgets_show_their_currency_in_the_html() -> None:
+    budgets = [
+        {"metric": "cost_per_task", "op": "<=", "limit": 0.002, "measured": 0.0021, "ok": False,
+         "margin": 0.05, "source": "marker", "currency": "EUR"},
+    ]  # fmt: skip
+    html = render_html(document({**entry("test_a.py::test_x", spent()), "budgets": budgets}))
+    assert "&lt;= €0.002</td>" in html
+    assert ">€0.0021</td>" in html
