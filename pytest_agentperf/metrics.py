@@ -58,10 +58,11 @@ Better = Literal["lower", "higher"]
 #: How a baseline comparison decides that a change is real (``None``: not comparable).
 #: ``latency``: Mann-Whitney U on the latency samples (plus a quantile test for
 #: percentiles); ``rate``: Mann-Whitney U on per-window throughput; ``proportion``: a
-#: two-proportion z-test on the task counts; ``exact``: no test, any change beyond the
-#: metric's ``tolerance`` counts (figures a seeded mock makes deterministic: LLM calls,
-#: tokens, tool rounds, cost per task).
-Test = Literal["latency", "rate", "proportion", "exact"]
+#: two-proportion z-test on the task counts; ``cpu``: Mann-Whitney U on the per-window
+#: process CPU per task; ``exact``: no test, any change beyond the metric's ``tolerance``
+#: counts (figures a seeded mock makes deterministic: LLM calls, tokens, tool rounds, cost
+#: per task).
+Test = Literal["latency", "rate", "proportion", "cpu", "exact"]
 Parser = Callable[[str | float, str], float]
 Measure = Callable[[PerfResult], float | None]
 MIB = 1024.0**2
@@ -277,6 +278,14 @@ _ALL: tuple[Metric, ...] = (
            accepted_bare="a size such as '<= 2MB', '512KB' or a number of MiB", export=True),
     Metric("memory_per_task", "memory per task", BYTES, "lower", _memory("per_task_bytes"),
            ("memory_growth", "per_task_bytes")),
+    Metric("cpu_per_task", "CPU per task", DURATION, "lower", lambda r: r.cpu_per_task,
+           ("cpu", "per_task"), test="cpu", export=True),
+    Metric("agent_cpu_per_task", "agent CPU per task", DURATION, "lower",
+           lambda r: r.agent_cpu_per_task, ("cpu", "agent_per_task")),
+    Metric("harness_cpu_per_task", "harness CPU per task", DURATION, "lower",
+           lambda r: r.harness_cpu_per_task, ("cpu", "harness_per_task")),
+    Metric("capacity_per_core", "capacity per core", RATE, "higher",
+           lambda r: r.capacity_per_core, ("cpu", "capacity_per_core")),
     *_per_task(),
     *_streaming(),
 )  # fmt: skip
@@ -290,6 +299,10 @@ MARKER_HELP: dict[str, str] = {
     "error_rate": "fail when the error rate exceeds max (e.g. '1%' or 0.01)",
     "memory_growth": "fail when memory grows significantly by more than max_mb (e.g. '2MB', "
     "numbers are MiB) or per_task_bytes per task",
+    "cpu": "fail when the process's CPU per task exceeds per_task (e.g. '500us', numbers are "
+    "seconds), the agent's or the harness's share exceeds agent_per_task or "
+    "harness_per_task, or capacity_per_core (1 / the agent's CPU per task) is below a rate "
+    "(e.g. '1000/s')",
     "llm": "fail when what a task spends on LLM calls exceeds its limit: calls, tokens (e.g. "
     "'3k'), tool rounds or retries per task (means over the tasks), cost per task (e.g. "
     "'$0.002', needs [tool.agentperf.prices]); or when output_tokens_per_s falls below",

@@ -43,6 +43,7 @@ class AgentPerf:
     one task); ``seed`` seeds Poisson arrivals; ``mock`` (a ``MockLLM``) enables efficiency;
     ``memory`` runs the workload in the sampler's rounds; ``progress`` gets live updates;
     ``max_records`` bounds the per-task records kept per run (beyond it they are sampled);
+    ``freeze_gc`` freezes the heap around each phase (``docs/engine.md``: garbage collection);
     ``prices`` (a :class:`~pytest_agentperf.spend.Prices`) turns the tasks' tokens into cost.
 
     Every result lands in ``results`` and every noted figure in ``figures``: under pytest
@@ -60,6 +61,7 @@ class AgentPerf:
         memory: RoundSampler | None = None,
         progress: ProgressSink | None = None,
         max_records: int = DEFAULT_MAX_RECORDS,
+        freeze_gc: bool = True,
         prices: Prices | None = None,
     ) -> None:
         if not scale > 0:
@@ -70,6 +72,7 @@ class AgentPerf:
         self.memory = memory
         self.progress = progress
         self.max_records = max_records
+        self.freeze_gc = freeze_gc
         self.prices = prices
         self.results: list[PerfResult] = []
         self.figures: dict[str, Figure] = {}
@@ -112,7 +115,12 @@ class AgentPerf:
             memory=self.memory is not None,
         )
         instruments = Instruments(
-            self.mock, self.memory, self.progress, self.max_records, prices=self.prices
+            self.mock,
+            self.memory,
+            self.progress,
+            self.max_records,
+            self.freeze_gc,
+            prices=self.prices,
         )
         execution = Execution(driver, source, plan, instruments)
         async with driving(target, driver):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pytest_agentperf.clocks import SampledCpu
+
 __all__ = ["Counters", "MockStats"]
 
 
@@ -25,6 +27,12 @@ class MockStats:
     they never reach the mock, so they are not in ``calls``). ``telemetry`` counts requests
     to the providers' telemetry endpoints (the OpenAI Agents SDK's trace export), answered
     at once and not in ``calls``.
+
+    ``harness_cpu`` is the CPU seconds the mock spent in this process answering (planning
+    replies, building responses, the loopback server's HTTP work), timed on the thread CPU
+    clock on one request in 16 and scaled to all: the load engine charges it to the
+    harness, not to the agent under test. The event loop's timer wake-ups for the mock's
+    delays are not in it.
 
     ``unattributed_calls`` counts LLM calls made outside any task the load engine ran
     (warm-up aside: setup code, or an agent that runs its work outside the submitter's
@@ -50,6 +58,7 @@ class MockStats:
     not_found_by_route: dict[str, int] = field(default_factory=dict)
     blocked: dict[str, int] = field(default_factory=dict)
     telemetry: int = 0
+    harness_cpu: float = 0.0
     unattributed_calls: int = 0
     unattributed_socket_calls: int = 0
     unattributed_tokens: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -73,6 +82,7 @@ class MockStats:
             "not_found_by_route": dict(self.not_found_by_route),
             "blocked": dict(self.blocked),
             "telemetry": self.telemetry,
+            "harness_cpu": self.harness_cpu,
             "unattributed_calls": self.unattributed_calls,
             "unattributed_socket_calls": self.unattributed_socket_calls,
             "unattributed_tokens": {k: list(v) for k, v in self.unattributed_tokens.items()},
@@ -89,6 +99,7 @@ class Counters:
         "by_status",
         "calls",
         "connections_opened",
+        "cpu",
         "faults",
         "in_flight",
         "injected",
@@ -121,6 +132,7 @@ class Counters:
         self.not_found_by_route: dict[str, int] = {}
         self.blocked: dict[str, int] = {}
         self.telemetry = 0
+        self.cpu = SampledCpu()  # the mock's own CPU in this process
         self.unattributed_calls = 0
         self.unattributed_socket_calls = 0
         self.unattributed_tokens: dict[str, list[int]] = {}
@@ -145,6 +157,7 @@ class Counters:
             not_found_by_route=dict(self.not_found_by_route),
             blocked=dict(self.blocked),
             telemetry=self.telemetry,
+            harness_cpu=self.cpu.total,
             unattributed_calls=self.unattributed_calls,
             unattributed_socket_calls=self.unattributed_socket_calls,
             unattributed_tokens={k: (v[0], v[1]) for k, v in self.unattributed_tokens.items()},

@@ -35,12 +35,12 @@ def test_the_summary_shows_the_columns_that_were_measured() -> None:
     ]
     lines = render_summary(records, width=200).splitlines()
     assert re.split(r"\s{2,}", lines[0]) == [
-        "test", "throughput", "p50", "p95", "p99", "errors", "efficiency", "mem growth",
+        "test", "throughput", "p50", "p95", "p99", "errors", "eff.", "CPU/task", "memory",
         "TTFT p95", "calls/task", "tokens/task", "cost/task", "verdict",
     ]  # fmt: skip
     cells = {line.split()[0]: re.split(r"\s{2,}", line) for line in lines[1:4]}
-    assert cells["test_a.py::test_stream"][8:12] == ["42.1ms", "-", "-", "-"]
-    assert cells["test_a.py::test_spend"][8:12] == ["-", "2", "150", "$0.0021"]
+    assert cells["test_a.py::test_stream"][9:13] == ["42.1ms", "-", "-", "-"]
+    assert cells["test_a.py::test_spend"][9:13] == ["-", "2", "150", "$0.0021"]
 
 
 def test_estimated_tokens_are_marked_and_a_missing_price_is_a_dash() -> None:
@@ -50,7 +50,7 @@ def test_estimated_tokens_are_marked_and_a_missing_price_is_a_dash() -> None:
     result = dataclasses.replace(make_result(), llm=spend)
     record = TestRecord(nodeid="test_a.py::test_x", outcome="passed", results=(result,))
     row = re.split(r"\s{2,}", render_summary([record], width=200).splitlines()[1])
-    assert row[8:10] == ["2", "150~"]
+    assert row[9:11] == ["2", "150~"]
     assert "cost/task" not in render_summary([record], width=200)
 
 
