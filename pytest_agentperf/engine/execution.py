@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_agentperf.clocks import clock_overhead
+from pytest_agentperf.engine.economics import SpendMeter
 from pytest_agentperf.engine.gcpause import frozen_heap
 from pytest_agentperf.engine.phase import PhaseTimes, TaskSource, run_phase
 from pytest_agentperf.engine.plan import RunPlan
@@ -33,6 +34,7 @@ from pytest_agentperf.engine.task_records import DEFAULT_MAX_RECORDS, TaskRecord
 from pytest_agentperf.errors import LoadConfigError
 from pytest_agentperf.protocols import MockStatsSource, ProgressSink, RoundSampler
 from pytest_agentperf.result import MemoryReport, PerfResult
+from pytest_agentperf.spend import Prices
 
 __all__ = ["Execution", "Instruments"]
 
@@ -122,6 +124,7 @@ class Instruments:
     progress: ProgressSink | None = None
     max_records: int = DEFAULT_MAX_RECORDS
     freeze_gc: bool = True
+    prices: Prices | None = None  # the price table for the tasks' LLM spend
 
 
 class Execution:
@@ -136,6 +139,11 @@ class Execution:
         self.done_before = 0  # tasks run before the measured records (progress)
         self.frozen = False  # the heap was frozen before the measured phase
         self.warmed = 0  # tasks the warm-up ran
+        # with a mock LLM: what each task spends on LLM calls (economics.py)
+        self.spend: SpendMeter | None = None
+        if instruments.mock is not None:
+            self.spend = SpendMeter(instruments.mock, instruments.prices)
+            self.driver = self.spend.wrap(driver)
 
     async def execute(self) -> PerfResult:
         plan, sampler = self.plan, self.perf.memory
@@ -187,6 +195,8 @@ class Execution:
 
     async def _single(self) -> None:
         self.measured = _Measured(TaskRecords(self.plan.n, max_records=self.perf.max_records))
+        if self.spend is not None:
+            self.spend.prepare(self.plan.n, self.perf.max_records)
         await self._measured_phase(self.plan.n, self.plan.duration)
 
     async def _measured_phase(self, count: int | None, duration: float | None) -> None:
@@ -194,9 +204,15 @@ class Execution:
         rec = self.measured.records
         done_before = rec.count
         injected0, mock0 = self._mock_figures()
-        cpu0 = time.process_time()
-        times = await run_phase(self.driver, self.source, self.plan.phase(count, duration), rec)
-        cpu1 = time.process_time()
+        if self.spend is not None:
+            self.spend.start()
+        try:
+            cpu0 = time.process_time()
+            times = await run_phase(self.driver, self.source, self.plan.phase(count, duration), rec)
+            cpu1 = time.process_time()
+        finally:
+            if self.spend is not None:
+                self.spend.stop()
         injected1, mock1 = self._mock_figures()
         self.measured.add(times, rec.count - done_before, _delta(injected0, injected1))
         self.measured.add_cpu(cpu1 - cpu0, _delta(mock0, mock1))
@@ -206,6 +222,8 @@ class Execution:
         rounds = sampler.plan(self.plan.n)
         measured = sum(size for size, warm in rounds if not warm)
         self.measured = _Measured(TaskRecords(measured, max_records=self.perf.max_records))
+        if self.spend is not None:
+            self.spend.prepare(measured, self.perf.max_records)
         scratch = TaskRecords(max((size for size, _ in rounds), default=1))
         with monitor.paused():
             sampler.sample(0, warmup=True)
@@ -319,6 +337,7 @@ class Execution:
             selfcheck=assess_harness(observed, figures),
             started_at=started_at,
             extra=_extra(rec, plan, achieved),
+            llm=self.spend.result(rec.count) if self.spend is not None else None,
         )
 
 

@@ -14,6 +14,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import replace
 
+from pytest_agentperf.engine.economics import merge_spend
 from pytest_agentperf.engine.stats import RESERVOIR_SIZE, percentile, reservoir_indices
 from pytest_agentperf.errors import LoadConfigError
 from pytest_agentperf.result import LatencySummary, PerfResult, SelfCheck, WindowStats
@@ -63,6 +64,7 @@ def merge(results: Sequence[PerfResult], name: str | None = None) -> PerfResult:
         selfcheck=_merge_selfcheck(results),
         started_at=min(r.started_at for r in results),
         extra=extra,
+        llm=merge_spend([r.llm for r in results]),
     )
 
 

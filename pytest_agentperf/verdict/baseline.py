@@ -22,12 +22,19 @@ The threshold keeps shared-machine drift (a few percent between jobs, always
 "significant" with thousands of requests) from failing CI; the test keeps a noisy point
 estimate that happens to cross the threshold from failing it.
 
+Figures a seeded mock makes deterministic -- LLM calls, tokens, tool rounds, retries and
+cost per task (the metrics whose ``test`` is ``"exact"``) -- are compared with no test:
+any change beyond their tolerance (by default none for counts, 1% for cost, whose sums
+depend on the order of additions) regresses. They are compared whenever both runs
+measured them, whatever the fail expression says; the expression may set their
+tolerance (``tokens_per_task:5%``).
+
 The significance test is sound for the noise within a run, not for the difference between
 a quiet machine and a busy one. So a comparison also contrasts the two runs' machines
 (:mod:`pytest_agentperf.verdict.machine`): when the current run's machine was materially
 busier, a regression of a wall-clock figure (latency, throughput, efficiency) or of the
-process's CPU per task is *inconclusive*, not a failure, unless the agent's CPU per task
-confirms it -- rose by at least the same limit,
+process's CPU per task is *inconclusive*, not a failure, unless an exact figure regressed
+too, or the agent's CPU per task confirms it -- rose by at least the same limit,
 significantly (per-window agent CPU per task, Mann-Whitney U). Every row also carries the
 95% interval of its change (:mod:`pytest_agentperf.verdict.evidence`).
 """
@@ -54,6 +61,7 @@ __all__ = [
     "COMPARABLE",
     "DEFAULT_ALPHA",
     "DEFAULT_FAIL_EXPR",
+    "EXACT_ONLY",
     "BaselineIndex",
     "Comparison",
     "ComparisonRow",
@@ -71,6 +79,8 @@ __all__ = [
 
 DEFAULT_ALPHA = 0.01
 DEFAULT_FAIL_EXPR = "p95:10%,throughput:-10%"
+#: The fail expression that gates only the exact figures (LLM calls, tokens, cost per task).
+EXACT_ONLY = "exact"
 
 Direction = Literal["up", "down"]  # which way a change is a regression
 RowVerdict = Literal[
@@ -101,7 +111,7 @@ def _plain_number(text: str) -> float:
 _ACCEPTED = (
     f"a comma-separated list of metric:change with metric one of {', '.join(COMPARABLE)} and a "
     "change such as 10% (relative), 20ms, -50/s or -0.05 (absolute), "
-    f"e.g. '{DEFAULT_FAIL_EXPR},efficiency:-0.05'"
+    f"e.g. '{DEFAULT_FAIL_EXPR},efficiency:-0.05', or '{EXACT_ONLY}' for the exact figures only"
 )
 _ITEM = re.compile(r"^\s*(?P<metric>[A-Za-z_0-9]+)\s*:\s*(?P<sign>[-+]?)\s*(?P<amount>.+?)\s*$")
 
@@ -163,6 +173,8 @@ def parse_fail_expr(expr: str, where: str = "") -> list[FailRule]:
     place = f" in {where}" if where else ""
     if not expr or not expr.strip():
         raise CompareExprError(f"The fail expression{place} is empty; use {_ACCEPTED}.")
+    if expr.strip().lower() == EXACT_ONLY:
+        return []  # no timing rule: only the exact figures, which are always compared
     rules: dict[str, FailRule] = {}
     for item in expr.split(","):
         rule = _parse_item(item, expr, place)
@@ -207,6 +219,16 @@ def _parse_item(item: str, expr: str, place: str) -> FailRule:
 def default_rules() -> list[FailRule]:
     """The rules used when none are given: ``p95:10%,throughput:-10%``."""
     return parse_fail_expr(DEFAULT_FAIL_EXPR)
+
+
+def exact_rules(named: Sequence[FailRule] = ()) -> list[FailRule]:
+    """The exact metrics' default rules (their ``tolerance``), except those ``named``."""
+    taken = {rule.metric for rule in named}
+    return [
+        FailRule(m.name, m.tolerance, True, _direction(m))
+        for m in COMPARABLE.values()
+        if m.test == "exact" and m.name not in taken
+    ]
 
 
 # ------------------------------------------------------------------------ comparison
@@ -341,6 +363,10 @@ def compare(
     """
     chosen = default_rules() if rules is None else list(rules)
     rows = [_compare_metric(rule, baseline, current, alpha) for rule in chosen]
+    for rule in exact_rules(chosen):  # deterministic figures: compared whenever measured
+        metric = METRICS[rule.metric]
+        if metric.value(baseline) is not None or metric.value(current) is not None:
+            rows.append(_compare_metric(rule, baseline, current, alpha))
     machine = contrast(baseline, current)
     rows = machine_aware(rows, chosen, baseline, current, machine, alpha)
     return Comparison(tuple(rows), alpha, current.name, machine)
@@ -359,7 +385,10 @@ def _compare_metric(
     verdict: RowVerdict = "ok"
     p_value, test = None, ""
     worse, better = rule.beyond(b, c), rule.improved(b, c)
-    if worse or better:
+    if metric.test == "exact":
+        verdict = "regressed" if worse else "improved" if better else "ok"
+        test = "exact" if base.total == cur.total else f"exact ({base.total} vs {cur.total} tasks)"
+    elif worse or better:
         tested = significance(rule.metric, base, cur, worse=worse)
         if tested is None:
             verdict = "untested"
@@ -390,22 +419,32 @@ def machine_aware(
     """``rows``, with unconfirmed regressions ``inconclusive`` on a busier machine.
 
     A regression of a wall-clock figure (latency, throughput, efficiency) or of the
-    process's CPU per task stands when the machine was not materially busier, or when the
-    agent's CPU per task confirms it (:func:`cpu_confirms`). Other figures (the error rate,
-    exact counts) are judged as ever.
+    process's CPU per task stands when the machine was not materially busier, when an exact
+    figure regressed too (more LLM calls, tokens or cost per task: the code changed what a
+    task does), or when the agent's CPU per task confirms it (:func:`cpu_confirms`). Other
+    figures (the error rate, the exact figures themselves) are judged as ever.
     """
     if not machine.busier:
         return list(rows)
     by_metric = {rule.metric: rule for rule in rules}
+    exact = [r for r in rows if r.verdict == "regressed" and METRICS[r.metric].test == "exact"]
     out: list[ComparisonRow] = []
     for row in rows:
         if row.verdict != "regressed" or METRICS[row.metric].test not in MACHINE_SENSITIVE:
             out.append(row)
             continue
+        if exact:  # more LLM calls or tokens per task: the code changed what a task does
+            out.append(replace(row, note=f"confirmed by {_exact_text(exact[0])}"))
+            continue
         confirmed, why = cpu_confirms(by_metric[row.metric], row, base, cur, alpha)
         verdict: RowVerdict = "regressed" if confirmed else "inconclusive"
         out.append(replace(row, verdict=verdict, note=why))
     return out
+
+
+def _exact_text(row: ComparisonRow) -> str:
+    old, new = METRICS[row.metric].format(row.baseline), METRICS[row.metric].format(row.current)
+    return f"{row.metric} {old} -> {new} (exact)"
 
 
 def _relative_limit(rule: FailRule, row: ComparisonRow) -> float:

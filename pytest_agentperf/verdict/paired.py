@@ -16,9 +16,11 @@ benchmarks:
   the direction the figure moved, exact for up to ``EXACT_MAX`` rounds.
 
 A figure regresses when the estimate is beyond the threshold AND the test is significant
-at ``alpha``. With ``n`` rounds the smallest p-value the test can reach is ``2**-n``, so a
-run needs at least :func:`~pytest_agentperf.verdict.significance.min_pairs` rounds (7 at
-alpha 0.01) to be able to call anything; ``agentperf ab`` refuses fewer.
+at ``alpha``. The exact figures (LLM calls, tokens, cost per task) are compared as in a
+saved-baseline comparison: the medians of the rounds, any change beyond the tolerance.
+With ``n`` rounds the smallest p-value the test can reach is ``2**-n``, so a run needs
+at least :func:`~pytest_agentperf.verdict.significance.min_pairs` rounds (7 at alpha
+0.01) to be able to call anything; ``agentperf ab`` refuses fewer.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from pytest_agentperf.verdict.baseline import (
     FailRule,
     RowVerdict,
     default_rules,
+    exact_rules,
 )
 
 __all__ = ["Pairs", "paired_compare"]
@@ -89,12 +92,26 @@ def _beyond(rule: FailRule, change: float) -> tuple[bool, bool]:
     return bad > rule.threshold, -bad > rule.threshold
 
 
+def _exact_row(rule: FailRule, found: _Changes) -> ComparisonRow:
+    """A deterministic figure: the medians compared, no test (any change beyond counts)."""
+    b, h = statistics.median(found.base), statistics.median(found.head)
+    worse, better = rule.beyond(b, h), rule.improved(b, h)
+    verdict: RowVerdict = "regressed" if worse else "improved" if better else "ok"
+    rounds = [found.shown(d) for d in found.diffs]
+    return ComparisonRow(
+        rule.metric, b, h, rule.change(b, h), rule.relative, rule.limit_text, None, "exact",
+        verdict, spread=(min(rounds), max(rounds)),
+    )  # fmt: skip
+
+
 def _paired_row(rule: FailRule, pairs: Pairs, alpha: float) -> ComparisonRow:
     found = _changes(rule, pairs)
     if found is None:
         return ComparisonRow(
             rule.metric, None, None, None, rule.relative, rule.limit_text, None, "", "no data"
         )
+    if METRICS[rule.metric].test == "exact":
+        return _exact_row(rule, found)
     shift = sig.hodges_lehmann(found.diffs)
     change = found.shown(shift.estimate)
     worse, better = _beyond(rule, change)
@@ -132,5 +149,9 @@ def paired_compare(
     if not pairs:
         raise ValueError("paired_compare needs at least one round.")
     chosen = default_rules() if rules is None else list(rules)
-    rows = tuple(_paired_row(rule, pairs, alpha) for rule in chosen)
-    return Comparison(rows, alpha, pairs[0][1].name, rounds=len(pairs))
+    rows = [_paired_row(rule, pairs, alpha) for rule in chosen]
+    for rule in exact_rules(chosen):  # deterministic figures: compared whenever measured
+        row = _paired_row(rule, pairs, alpha)
+        if row.verdict != "no data":
+            rows.append(row)
+    return Comparison(tuple(rows), alpha, pairs[0][1].name, rounds=len(pairs))

@@ -20,7 +20,7 @@ from pytest_agentperf.verdict.machine import (
     MachineState,
     busier_reasons,
 )
-from tests.factories import build_result, lognormal
+from tests.factories import build_result, lognormal, make_spend
 
 DATA = Path(__file__).parent / "data"
 RULES = parse_fail_expr("p95:10%,throughput:-10%,error_rate:0.01")
@@ -150,6 +150,16 @@ def test_without_cpu_figures_nothing_can_confirm() -> None:
     row = compare(base, cur, RULES).rows[0]
     assert row.verdict == "inconclusive"
     assert row.note == "no agent CPU per task was measured to confirm it"
+
+
+def test_more_llm_calls_per_task_confirm_a_wall_clock_regression() -> None:
+    rng = random.Random(6)
+    base = dataclasses.replace(_result(rng), llm=make_spend(calls=2))
+    cur = dataclasses.replace(_result(rng, scale=1.4, wait=0.4), llm=make_spend(calls=3))
+    rows = {r.metric: r for r in compare(base, cur, RULES).rows}
+    assert rows["llm_calls_per_task"].verdict == "regressed"
+    assert rows["p95"].verdict == "regressed"
+    assert rows["p95"].note == "confirmed by llm_calls_per_task 2 -> 3 (exact)"
 
 
 def test_figures_a_busy_machine_does_not_move_are_judged_as_ever() -> None:

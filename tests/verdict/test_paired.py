@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import random
@@ -15,7 +16,7 @@ from pytest_agentperf.result import PerfResult
 from pytest_agentperf.verdict import significance as sig
 from pytest_agentperf.verdict.baseline import parse_fail_expr
 from pytest_agentperf.verdict.paired import paired_compare
-from tests.factories import build_result, lognormal
+from tests.factories import build_result, lognormal, make_spend
 
 # ------------------------------------------------------------------ the signed-rank test
 
@@ -202,3 +203,23 @@ def test_the_comparison_round_trips_with_its_rounds_and_spread() -> None:
 def test_no_rounds_is_an_error() -> None:
     with pytest.raises(ValueError, match="at least one round"):
         paired_compare([], RULES)
+
+
+def test_exact_figures_are_compared_in_every_paired_run() -> None:
+    pairs = [
+        (
+            dataclasses.replace(b, llm=make_spend(calls=2)),
+            dataclasses.replace(h, llm=make_spend(calls=3)),
+        )
+        for b, h in _rounds(10, 1.0, n=7)
+    ]
+    comparison = paired_compare(pairs, parse_fail_expr("p95:10%"))
+    calls = next(r for r in comparison.rows if r.metric == "llm_calls_per_task")
+    assert (calls.baseline, calls.current, calls.verdict, calls.test) == (
+        2,
+        3,
+        "regressed",
+        "exact",
+    )
+    assert calls.spread == pytest.approx((0.5, 0.5))
+    assert comparison.regressed
