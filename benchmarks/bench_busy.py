@@ -175,13 +175,13 @@ def read_verdict(path: Path) -> Verdict:
 
 
 def compare(repo: Path, out: Path) -> Verdict:
-    pytest_run(repo, "--agentperf-compare", "quiet", "--agentperf-json", str(out))
+    pytest_run(repo, "--agentperf-compare", "quiet", f"--agentperf-json={out}")
     return read_verdict(out)
 
 
 def saved(args: argparse.Namespace, work: Path) -> int:
     repo = make_project(work)
-    if pytest_run(repo, "--agentperf-save", "quiet", "--agentperf-json", str(work / "q.json")):
+    if pytest_run(repo, "--agentperf-save", "quiet", f"--agentperf-json={work / 'q.json'}"):
         raise SystemExit("the baseline run failed")
     base = json.loads((work / "q.json").read_text())["tests"][0]["results"][0]
     print(
@@ -258,7 +258,7 @@ def record(args: argparse.Namespace, work: Path) -> int:
     repo = make_project(work)
     set_change(repo, args.slowdown, args.cpu_us)
     with burners(args.burners):
-        pytest_run(repo, "--agentperf-json", str(args.out.resolve()))
+        pytest_run(repo, f"--agentperf-json={args.out.resolve()}")
     for extra in args.out.parent.glob(args.out.stem + ".gab-*.json"):
         extra.unlink()  # the github-action-benchmark files: not needed here
     result = json.loads(args.out.read_text())["tests"][0]["results"][0]

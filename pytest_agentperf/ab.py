@@ -259,7 +259,9 @@ def check_collects(side: Side, plan: ABPlan) -> None:
 
 
 def _run_once(side: Side, plan: ABPlan, seed: int, out: Path) -> dict[str, Any]:
-    args = [*plan.pytest_args, "--agentperf", "--agentperf-json", str(out)]
+    # one token: pytest takes a separate value that names an existing file for a path to
+    # find the rootdir from, and the results file lives outside the checkout
+    args = [*plan.pytest_args, "--agentperf", f"--agentperf-json={out}"]
     if not any(a.split("=", 1)[0] == "--agentperf-seed" for a in plan.pytest_args):
         args += ["--agentperf-seed", str(seed)]
     proc = _pytest(side, args)

@@ -34,8 +34,9 @@ a quiet machine and a busy one. So a comparison also contrasts the two runs' mac
 (:mod:`pytest_agentperf.verdict.machine`): when the current run's machine was materially
 busier, a regression of a wall-clock figure (latency, throughput, efficiency) or of the
 process's CPU per task is *inconclusive*, not a failure, unless an exact figure regressed
-too, or the agent's CPU per task confirms it -- rose by at least the same limit,
-significantly (per-window agent CPU per task, Mann-Whitney U). Every row also carries the
+too, or the agent's CPU per task confirms it -- rose by at least the same limit and by at
+least ``CPU_ALLOWANCE`` (what contention alone moves it), significantly (per-window agent
+CPU per task, Mann-Whitney U). Every row also carries the
 95% interval of its change (:mod:`pytest_agentperf.verdict.evidence`).
 """
 
@@ -55,7 +56,7 @@ from pytest_agentperf.verdict.evidence import (
     change_interval,
     significance,
 )
-from pytest_agentperf.verdict.machine import MachineContrast, contrast
+from pytest_agentperf.verdict.machine import CPU_ALLOWANCE, MachineContrast, contrast
 
 __all__ = [
     "COMPARABLE",
@@ -457,15 +458,15 @@ def _relative_limit(rule: FailRule, row: ComparisonRow) -> float:
 def cpu_confirms(
     rule: FailRule, row: ComparisonRow, base: PerfResult, cur: PerfResult, alpha: float
 ) -> tuple[bool, str]:
-    """Whether CPU per task confirms a wall-clock regression, and the sentence that says so.
+    """Whether CPU per task confirms a regression on a busier machine, and the sentence.
 
-    It does when the agent's CPU per task rose by at least the rule's limit, as a share,
-    significantly at ``alpha`` (Mann-Whitney U on the per-window agent CPU per task): the
-    code itself got slower, which no busy machine explains. Only the agent's share counts:
-    CPU per task counts the time the process ran, not the time it waited, but a busy
-    machine does inflate the harness's short timed regions (the mock, the engine).
+    It does when the agent's CPU per task rose by at least the rule's limit (as a share)
+    and at least ``CPU_ALLOWANCE``, significantly at ``alpha`` (Mann-Whitney U on the
+    per-window agent CPU per task): the code itself got slower, by more than contention
+    alone moves it. Only the agent's share counts: a busy machine inflates the harness's
+    short timed regions (the mock, the engine) most.
     """
-    limit = _relative_limit(rule, row)
+    need = max(_relative_limit(rule, row), CPU_ALLOWANCE)
     b, c = base.agent_cpu_per_task, cur.agent_cpu_per_task
     if not b or c is None:
         return False, "no agent CPU per task was measured to confirm it"
@@ -474,11 +475,11 @@ def cpu_confirms(
     if p is None:
         return False, f"{shown}, untested (too few windows), does not confirm it"
     confidence = f"{min(1.0 - p, 0.999) * 100:.1f}% confidence it rose"
-    if c / b - 1.0 >= limit and p < alpha:
+    if c / b - 1.0 >= need and p < alpha:
         return True, f"confirmed by {shown} ({confidence})"
     return (
         False,
-        f"{shown} ({confidence}) does not confirm it (needs +{limit * 100:g}% at {alpha:g})",
+        f"{shown} ({confidence}) does not confirm it (needs +{need * 100:g}% at {alpha:g})",
     )
 
 
