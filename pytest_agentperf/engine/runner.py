@@ -13,6 +13,8 @@ import asyncio
 from pytest_agentperf.engine.execution import Execution, Instruments
 from pytest_agentperf.engine.phase import Arrival, TaskSource
 from pytest_agentperf.engine.plan import make_plan
+from pytest_agentperf.engine.processes import run_in_processes
+from pytest_agentperf.engine.shares import check_workers
 from pytest_agentperf.engine.sweep import (
     StopReason,
     SweepResult,
@@ -29,6 +31,12 @@ from pytest_agentperf.protocols import MockStatsSource, ProgressSink, RoundSampl
 from pytest_agentperf.result import PerfResult
 
 __all__ = ["AgentPerf", "Figure"]
+
+
+def _name(target: object) -> str:
+    """A result's default name: the target's, or a factory path's function name."""
+    return target.rpartition(":")[2] if isinstance(target, str) else target_name(target)
+
 
 #: What ``agent_perf.note()`` accepts as a figure.
 Figure = int | float | str | bool
@@ -84,18 +92,25 @@ class AgentPerf:
         duration: float | str | None = None,
         warmup: int | float | str | None = None,
         name: str | None = None,
+        processes: int | None = None,
     ) -> PerfResult:
         """Run ``target`` under load and return (and append to ``results``) a PerfResult.
 
         Closed loop with ``concurrency`` workers, or open loop at ``rate`` tasks/s (with
         ``arrival`` "constant" or "poisson" and ``concurrency`` as an optional cap); ``n``
         tasks or for ``duration``; ``tasks`` is a list, an iterable or a factory ``f(i)``.
+
+        ``processes=N`` runs the workload in N worker processes (``engine/processes.py``):
+        ``target`` is then a factory ``f(ctx: WorkerContext)`` (or its import path
+        ``"package.module:f"``) that builds the target in each, and the concurrency, rate,
+        ``n`` and ``tasks`` are split between them; the results merge into one.
         """
-        driver = adapt_target(target)
         source = TaskSource(tasks)
+        if processes is not None and concurrency is None and rate is None:
+            concurrency = check_workers(processes)  # closed loop: one at a time in each
         plan = make_plan(
             source,
-            name=name or target_name(target),
+            name=name or _name(target),
             n=n,
             concurrency=concurrency,
             rate=rate,
@@ -106,6 +121,20 @@ class AgentPerf:
             seed=self.seed,
             memory=self.memory is not None,
         )
+        if processes is not None:
+            result = await run_in_processes(
+                target,
+                tasks,
+                plan,
+                processes,
+                mock=self.mock,
+                memory=self.memory,
+                progress=self.progress,
+                max_records=self.max_records,
+            )
+            self.results.append(result)
+            return result
+        driver = adapt_target(target)
         instruments = Instruments(self.mock, self.memory, self.progress, self.max_records)
         async with driving(target, driver):
             result = await Execution(driver, source, plan, instruments).execute()
@@ -124,6 +153,7 @@ class AgentPerf:
         duration: float | str | None = None,
         warmup: int | float | str | None = None,
         name: str | None = None,
+        processes: int | None = None,
     ) -> PerfResult:
         """``run`` for synchronous tests (uses ``asyncio.run``; not inside a running loop)."""
         try:
@@ -140,6 +170,7 @@ class AgentPerf:
                     duration=duration,
                     warmup=warmup,
                     name=name,
+                    processes=processes,
                 )
             )
         raise LoadConfigError(
@@ -161,13 +192,14 @@ class AgentPerf:
         arrival: Arrival = "constant",
         duration: float | str | None = None,
         warmup: int | float | str | None = None,
+        processes: int | None = None,
     ) -> SweepResult:
         """Run ``target`` at each step of ``concurrency=[...]`` or ``rate=[...]``.
 
         Stops after the first step that misses ``slo`` (metric -> limit) or once throughput
         grew by less than ``saturation`` over the best step; the knee is the best step that
         met the SLO. In a rate sweep ``concurrency`` is an integer cap. The other keywords
-        go to every ``run()``.
+        (``processes`` included) go to every ``run()``.
         """
         parameter, values = sweep_steps(concurrency, rate)
         bounds = parse_slo(slo)
@@ -186,6 +218,7 @@ class AgentPerf:
                 duration=duration,
                 warmup=warmup,
                 name=f"{name or 'sweep'}[{parameter}={value:g}]",
+                processes=processes,
             )
             misses = check_slo(result, bounds)
             steps.append(SweepStep(value, result, not misses, misses))
