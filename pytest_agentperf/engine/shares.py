@@ -253,7 +253,7 @@ def combine(
     bad = [(s, by_index.get(s.index)) for s in shares if not _ok(by_index.get(s.index))]
     if not good:
         raise WorkerError(_failure_text(plan, factory, bad))
-    results = [o.result for _, o in good if o.result is not None]
+    results = [_labelled(o.result, o.index) for _, o in good if o.result is not None]
     pooled = [Pooled(_floats(o.latencies), _floats(o.services), _floats(o.ttfts)) for _, o in good]
     merged = merge_pooled(results, pooled, plan.name)
     lost = [_lost(share, outcome) for share, outcome in bad]
@@ -267,6 +267,12 @@ def combine(
         extra[LOST_SHARES] = lost
         warnings = (*warnings, *(entry["text"] for entry in lost))
     return replace(merged, extra=extra, selfcheck=replace(merged.selfcheck, warnings=warnings))
+
+
+def _labelled(result: PerfResult, index: int) -> PerfResult:
+    """``result`` with its self-check warnings prefixed by the process they came from."""
+    warnings = tuple(f"process {index}: {w}" for w in result.selfcheck.warnings)
+    return replace(result, selfcheck=replace(result.selfcheck, warnings=warnings))
 
 
 def _ok(outcome: ShareOutcome | None) -> bool:
