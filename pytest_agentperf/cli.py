@@ -5,18 +5,22 @@
     agentperf baselines [--root .agentperf/baselines]
 
 Exit codes: 0 fine, 1 a regression (``compare``), 2 bad input (a missing or invalid file,
-a bad ``--fail`` expression), with the reason on stderr.
+a bad ``--fail`` expression or ``--alpha``, an ``--html`` destination that cannot be
+written), with the reason on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pytest_agentperf.errors import AgentPerfError
+from pytest_agentperf.files import error_text, unwritable_reason
+from pytest_agentperf.report.document import check_document, read_results
 from pytest_agentperf.report.text import COMPARISON_HEADERS, comparison_cells, table
 from pytest_agentperf.result import PerfResult
 from pytest_agentperf.units import format_duration, format_fraction, format_rate
@@ -26,7 +30,7 @@ from pytest_agentperf.verdict.baseline import (
     compare_documents,
     parse_fail_expr,
 )
-from pytest_agentperf.verdict.store import DEFAULT_ROOT, BaselineStore, load_document
+from pytest_agentperf.verdict.store import DEFAULT_ROOT, BaselineStore
 
 __all__ = ["main"]
 
@@ -56,9 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     cmp.add_argument(
         "--alpha",
-        type=float,
+        type=_alpha,
         default=DEFAULT_ALPHA,
-        help="significance level (default: %(default)s)",
+        help="significance level, between 0 and 1 (default: %(default)s)",
     )
     cmp.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="where saved baselines are")
 
@@ -69,6 +73,20 @@ def _parser() -> argparse.ArgumentParser:
     lst = commands.add_parser("baselines", help="list saved baselines")
     lst.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="where saved baselines are")
     return parser
+
+
+def _alpha(text: str) -> float:
+    """``--alpha``: a significance level, strictly between 0 and 1."""
+    try:
+        alpha = float(text)
+    except ValueError:
+        alpha = math.nan
+    if not 0.0 < alpha < 1.0:  # also rejects nan
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a significance level; use a number between 0 and 1 (exclusive), "
+            "e.g. 0.01 (a change must be that unlikely to be noise to count)"
+        )
+    return alpha
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -86,11 +104,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load(spec: str, root: Path) -> dict[str, Any]:
-    """A results document from a file path, or from the store when ``spec`` is a saved name."""
+    """A results document from a file path, or from the store when ``spec`` is a saved name;
+    checked against the schema either way."""
     path = Path(spec)
     if path.exists() or spec.endswith(".json") or "/" in spec:
-        return load_document(path)
-    return BaselineStore(root).load(spec)
+        return read_results(path)
+    store = BaselineStore(root)
+    return check_document(store.load(spec), f"the baseline {str(store.path(spec))!r}")
 
 
 def _describe(document: dict[str, Any]) -> str:
@@ -160,20 +180,23 @@ def _report_rows(document: dict[str, Any]) -> list[list[str]]:
 
 
 def _report(args: argparse.Namespace) -> int:
-    document = load_document(args.results)
+    document = read_results(args.results)
     print(f"{args.results} ({_describe(document)})")
-    try:
-        rows = _report_rows(document)
-    except (KeyError, TypeError, ValueError) as exc:
-        print(
-            f"agentperf report: error: {args.results} has an invalid result: {exc}", file=sys.stderr
-        )
-        return EXIT_USAGE
+    rows = _report_rows(document)
     print(table(REPORT_HEADERS, rows, align="numbers") if rows else "  no performance tests")
     if args.html is not None:
         from pytest_agentperf.report.html import write_html
 
-        write_html(document, args.html)
+        try:
+            write_html(document, args.html)
+        except OSError as exc:
+            reason = unwritable_reason(args.html) or error_text(exc)
+            print(
+                f"agentperf report: error: cannot write the HTML report to {str(args.html)!r}: "
+                f"{reason}.",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         print(f"HTML report: {args.html}")
     return EXIT_OK
 

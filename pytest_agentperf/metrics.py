@@ -27,6 +27,7 @@ from pytest_agentperf.units import (
     parse_duration,
     parse_fraction,
     parse_rate,
+    parse_ratio,
 )
 
 __all__ = [
@@ -92,7 +93,7 @@ FRACTION = Unit(
     "fraction", parse_fraction, format_fraction, "a fraction such as '<= 1%' or 0.01", "%", 100.0
 )
 RATIO = Unit(
-    "ratio", parse_fraction, _format_ratio, "a fraction such as '>= 0.9' or '90%'", "ratio", 1.0
+    "ratio", parse_ratio, _format_ratio, "a ratio such as '>= 0.9', '90%' or 1.2", "ratio", 1.0
 )
 BYTES = Unit(
     "bytes",

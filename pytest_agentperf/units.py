@@ -18,6 +18,7 @@ from pytest_agentperf.errors import UnitError
 
 __all__ = [
     "Bound",
+    "duration_hint",
     "format_bytes",
     "format_duration",
     "format_fraction",
@@ -27,6 +28,7 @@ __all__ = [
     "parse_duration",
     "parse_fraction",
     "parse_rate",
+    "parse_ratio",
 ]
 
 Op = Literal["<=", ">=", "<", ">"]
@@ -43,9 +45,10 @@ _DURATION_UNITS = {
     "us": 1e-6,
     "µs": 1e-6,
     "ns": 1e-9,
-    "m": 60.0,
     "min": 60.0,
 }
+# "5m" could be minutes or a slip for "5ms"; it is refused with a hint rather than guessed.
+_AMBIGUOUS_DURATION_UNITS = {"m": "'min' for minutes or 'ms' for milliseconds"}
 # Memory budgets are in binary units; "MB" means MiB, as in every memory tool users know.
 _BYTE_UNITS = {
     "": 1.0,
@@ -66,6 +69,7 @@ DURATION_HELP = "a duration such as '150ms', '2s', '500us' or a number of second
 BYTES_HELP = "a size such as '2MB', '512KB', '1GiB' or a number of bytes"
 RATE_HELP = "a rate such as '400/s', '1200/min' or a number of tasks per second"
 FRACTION_HELP = "a fraction such as '1%', '0.5%' or a number between 0 and 1"
+RATIO_HELP = "a ratio such as '90%', 0.9 or 1.2 (a number >= 0)"
 
 
 def _fail(value: object, where: str, accepted: str) -> UnitError:
@@ -95,7 +99,10 @@ def _number(value: object) -> float | None:
 
 
 def parse_duration(value: str | float, where: str = "") -> float:
-    """Return ``value`` in seconds. Numbers are seconds; strings may carry s/ms/us/ns/min."""
+    """Return ``value`` in seconds. Numbers are seconds; strings may carry s/ms/us/ns/min.
+
+    ``m`` is refused as ambiguous (minutes, or a slip for ``ms``?): write ``min`` or ``ms``.
+    """
     number = _number(value)
     if number is None:
         if not isinstance(value, str):
@@ -103,9 +110,21 @@ def parse_duration(value: str | float, where: str = "") -> float:
         number, unit = _split(value, where, DURATION_HELP)
         scale = _DURATION_UNITS.get(unit)
         if scale is None:
-            raise _fail(value, where, DURATION_HELP)
+            raise _fail(value, where, DURATION_HELP + duration_hint(value))
         number *= scale
     return _finite_non_negative(number, value, where, DURATION_HELP)
+
+
+def duration_hint(value: object) -> str:
+    """`` ('m' is ambiguous: ...)`` when ``value`` (a duration, maybe with an operator) ends
+    in a unit that is refused as ambiguous; else ``""``. For error messages."""
+    if not isinstance(value, str):
+        return ""
+    bound = _BOUND.match(value)
+    quantity = _QUANTITY.match(bound["rest"] if bound else value)
+    unit = quantity["unit"] if quantity else ""
+    hint = _AMBIGUOUS_DURATION_UNITS.get(unit)
+    return f" ({unit!r} is ambiguous: write {hint})" if hint else ""
 
 
 def parse_bytes(value: str | float, where: str = "", *, number_unit: float = 1.0) -> float:
@@ -139,6 +158,23 @@ def parse_rate(value: str | float, where: str = "") -> float:
             raise _fail(value, where, RATE_HELP)
         number *= scale
     return _finite_non_negative(number, value, where, RATE_HELP)
+
+
+def parse_ratio(value: str | float, where: str = "") -> float:
+    """Return ``value`` as a non-negative ratio; ``"90%"`` is 0.9, ``1.2`` is 1.2.
+
+    For figures that may exceed 1 (efficiency: an agent can beat the latency it was given).
+    """
+    number = _number(value)
+    if number is None:
+        if not isinstance(value, str):
+            raise _fail(value, where, RATIO_HELP)
+        number, unit = _split(value, where, RATIO_HELP)
+        if unit == "%":
+            number /= 100.0
+        elif unit:
+            raise _fail(value, where, RATIO_HELP)
+    return _finite_non_negative(number, value, where, RATIO_HELP)
 
 
 def parse_fraction(value: str | float, where: str = "") -> float:
@@ -210,6 +246,7 @@ _HELP: dict[Callable[[str | float, str], float], str] = {
     parse_bytes: BYTES_HELP,
     parse_rate: RATE_HELP,
     parse_fraction: FRACTION_HELP,
+    parse_ratio: RATIO_HELP,
 }
 
 

@@ -103,3 +103,104 @@ def test_report_table_and_html(
     assert "p95" in out
     assert f"HTML report: {out_html}" in out
     assert out_html.read_text().startswith("<!DOCTYPE html>")
+
+
+# -- bad input: exit 2 with the reason on stderr -------------------------------------------
+
+
+@pytest.mark.parametrize("alpha", ["-1", "0", "1", "2", "nan", "inf", "abc"])
+def test_compare_alpha_outside_zero_one_exits_two(
+    files: dict[str, str], capsys: pytest.CaptureFixture[str], alpha: str
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["compare", files["base"], files["slow"], "--alpha", alpha])
+    assert info.value.code == 2
+    assert (
+        f"agentperf compare: error: argument --alpha: {alpha!r} is not a significance level; "
+        "use a number between 0 and 1 (exclusive), e.g. 0.01"
+    ) in capsys.readouterr().err
+
+
+def _damage(source: str, tmp_path: Path, how: str) -> str:
+    doc = json.loads(Path(source).read_text())
+    if how == "tests-ints":
+        doc["tests"] = [1, 2]
+    elif how == "latency-string":
+        doc["tests"][0]["results"][0]["latency"] = "fast"
+    elif how == "environment-list":
+        doc["environment"] = [1]
+    else:
+        doc["tests"][0]["results"] = 5
+    return _write(tmp_path / f"{how}.json", doc)
+
+
+DAMAGE = {
+    "tests-ints": "tests[0]: 1 is not an object",
+    "latency-string": "tests[0].results[0].latency: 'fast' is not an object",
+    "environment-list": "environment: [1] is not an object",
+    "results-int": "tests[0].results: 5 is not an array",
+}
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+@pytest.mark.parametrize("command", ["report", "compare-head", "compare-base"])
+def test_a_document_of_the_wrong_shape_exits_two_naming_the_place(
+    tmp_path: Path,
+    files: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    how: str,
+    command: str,
+) -> None:
+    bad = _damage(files["base"], tmp_path, how)
+    args = {
+        "report": ["report", bad],
+        "compare-head": ["compare", files["base"], bad],
+        "compare-base": ["compare", bad, files["same"]],
+    }[command]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    name = "report" if command == "report" else "compare"
+    assert err.startswith(
+        f"agentperf {name}: error: {bad!r} is not a valid pytest-agentperf results document: "
+        f"{DAMAGE[how]}"
+    ), err
+    assert "Traceback" not in err
+
+
+def test_a_saved_baseline_of_the_wrong_shape_exits_two(
+    tmp_path: Path, files: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "baselines"
+    doc = json.loads(Path(files["base"]).read_text())
+    doc["tests"] = [1]
+    BaselineStore(root).save("main", doc)
+    assert main(["compare", "main", files["same"], "--root", str(root)]) == 2
+    assert (
+        f"error: the baseline {str(root / 'main.json')!r} is not a valid pytest-agentperf "
+        "results document: tests[0]: 1 is not an object"
+    ) in capsys.readouterr().err
+
+
+def test_report_html_that_cannot_be_written_exits_two(
+    tmp_path: Path, files: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "afile").write_text("")
+    cases = {
+        tmp_path / "afile" / "r.html": f"{str(tmp_path / 'afile')!r} is a file, so the folder",
+        tmp_path: f"{str(tmp_path)!r} is a folder, not a file",
+    }
+    if Path("/proc/self").is_dir():  # Linux: a filesystem that takes no new files
+        cases[Path("/proc/agentperf-report.html")] = "No such file or directory"
+    for target, reason in cases.items():
+        assert main(["report", files["base"], "--html", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(
+            f"agentperf report: error: cannot write the HTML report to {str(target)!r}: "
+        ), err
+        assert reason in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "afile",
+        "base.json",
+        "same.json",
+        "slow.json",
+    ]

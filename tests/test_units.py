@@ -9,6 +9,7 @@ import pytest
 from pytest_agentperf.errors import UnitError
 from pytest_agentperf.units import (
     Bound,
+    duration_hint,
     format_bytes,
     format_duration,
     format_fraction,
@@ -18,6 +19,7 @@ from pytest_agentperf.units import (
     parse_duration,
     parse_fraction,
     parse_rate,
+    parse_ratio,
 )
 
 
@@ -78,6 +80,10 @@ def test_fractions(text: str | float, fraction: float) -> None:
         (parse_fraction, "150%"),
         (parse_fraction, 2),
         (parse_fraction, "1 percent"),
+        (parse_duration, "5m"),
+        (parse_ratio, -0.1),
+        (parse_ratio, "1.2x"),
+        (parse_ratio, math.nan),
     ],
 )
 def test_bad_values_say_what_where_and_what_is_accepted(parser: object, value: object) -> None:
@@ -87,6 +93,23 @@ def test_bad_values_say_what_where_and_what_is_accepted(parser: object, value: o
     assert repr(value) in message
     assert "@latency(p95=...) of test_x" in message
     assert "such as" in message
+
+
+def test_m_is_refused_as_ambiguous_with_a_hint() -> None:
+    with pytest.raises(UnitError) as info:
+        parse_duration("5m", "run(duration=...)")
+    assert str(info.value) == (
+        "'5m' in run(duration=...) is not a duration such as '150ms', '2s', '500us' or a number "
+        "of seconds ('m' is ambiguous: write 'min' for minutes or 'ms' for milliseconds)."
+    )
+    assert parse_duration("5min") == 300.0
+    assert duration_hint("<= 5m") == duration_hint("5 m") != ""
+    assert duration_hint("5ms") == duration_hint(5) == ""
+
+
+@pytest.mark.parametrize(("text", "ratio"), [("90%", 0.9), (1.2, 1.2), ("120%", 1.2), (0, 0.0)])
+def test_ratios_may_exceed_one(text: str | float, ratio: float) -> None:
+    assert parse_ratio(text) == pytest.approx(ratio)
 
 
 def test_bounds() -> None:

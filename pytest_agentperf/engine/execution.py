@@ -114,6 +114,7 @@ class Execution:
         self.perf = instruments
         self.measured: _Measured | None = None
         self.done_before = 0  # tasks run before the measured records (progress)
+        self.warmed = 0  # tasks the warm-up ran
 
     async def execute(self) -> PerfResult:
         plan, sampler = self.plan, self.perf.memory
@@ -150,10 +151,10 @@ class Execution:
         if not w:
             return
         count, seconds = (w, None) if isinstance(w, int) else (None, float(w))
-        await run_phase(
-            self.driver, self.source, self.plan.phase(count, seconds), TaskRecords(count)
-        )
+        records = TaskRecords(count)
+        await run_phase(self.driver, self.source, self.plan.phase(count, seconds), records)
         self.done_before = self.source.index
+        self.warmed = records.count
 
     async def _single(self) -> None:
         self.measured = _Measured(TaskRecords(self.plan.n, max_records=self.perf.max_records))

@@ -53,13 +53,15 @@ def make_plan(
     rate_value = parse_rate(rate, "run(rate=...)") if rate is not None else None
     if rate_value is not None and rate_value <= 0:
         raise LoadConfigError(f"run(rate={rate!r}): the rate must be above 0 tasks/s.")
-    if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
+    if concurrency is not None and (not _count_like(concurrency) or concurrency < 1):
         raise LoadConfigError(f"run(concurrency={concurrency!r}): use an integer >= 1.")
     if arrival not in ("constant", "poisson"):
         raise LoadConfigError(f"run(arrival={arrival!r}): use 'constant' or 'poisson'.")
-    if n is not None and (not isinstance(n, int) or n < 1):
+    if n is not None and (not _count_like(n) or n < 1):
         raise LoadConfigError(f"run(n={n!r}): use an integer >= 1.")
     seconds = parse_duration(duration, "run(duration=...)") if duration is not None else None
+    if seconds == 0:
+        raise LoadConfigError(f"run(duration={duration!r}): use a duration above 0.")
     count = _count(source, n, seconds, scale)
     if seconds is not None:
         seconds *= scale
@@ -77,6 +79,11 @@ def make_plan(
         warmup=0 if warmup is None and memory else _warmup(warmup, count, concurrency, rate_value),
         seed=seed if seed is not None else 0,
     )
+
+
+def _count_like(value: object) -> bool:
+    """An int that is not a bool (``n=True`` is a mistake, not one task)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _count(source: TaskSource, n: int | None, seconds: float | None, scale: float) -> int | None:

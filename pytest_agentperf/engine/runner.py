@@ -9,10 +9,11 @@ warm-up and the measured phase (or the memory sampler's rounds) and builds the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from pytest_agentperf.engine.execution import Execution, Instruments
 from pytest_agentperf.engine.phase import Arrival, TaskSource
-from pytest_agentperf.engine.plan import make_plan
+from pytest_agentperf.engine.plan import RunPlan, make_plan
 from pytest_agentperf.engine.processes import run_in_processes
 from pytest_agentperf.engine.shares import check_workers
 from pytest_agentperf.engine.sweep import (
@@ -30,7 +31,7 @@ from pytest_agentperf.errors import LoadConfigError, ResultError
 from pytest_agentperf.protocols import MockStatsSource, ProgressSink, RoundSampler
 from pytest_agentperf.result import PerfResult
 
-__all__ = ["AgentPerf", "Figure"]
+__all__ = ["NOTHING_MEASURED", "AgentPerf", "Figure", "first_non_json"]
 
 
 def _name(target: object) -> str:
@@ -121,6 +122,7 @@ class AgentPerf:
             seed=self.seed,
             memory=self.memory is not None,
         )
+        warmed = False
         if processes is not None:
             result = await run_in_processes(
                 target,
@@ -132,12 +134,15 @@ class AgentPerf:
                 progress=self.progress,
                 max_records=self.max_records,
             )
-            self.results.append(result)
-            return result
-        driver = adapt_target(target)
-        instruments = Instruments(self.mock, self.memory, self.progress, self.max_records)
-        async with driving(target, driver):
-            result = await Execution(driver, source, plan, instruments).execute()
+        else:
+            driver = adapt_target(target)
+            instruments = Instruments(self.mock, self.memory, self.progress, self.max_records)
+            execution = Execution(driver, source, plan, instruments)
+            async with driving(target, driver):
+                result = await execution.execute()
+            warmed = execution.warmed > 0
+        if result.total == 0:
+            result = _nothing_measured(result, plan, source, warmed=warmed)
         self.results.append(result)
         return result
 
@@ -245,10 +250,77 @@ class AgentPerf:
         self.figures.update(figures)
 
     def record(self, result: PerfResult) -> PerfResult:
-        """Add a result measured elsewhere; budgets and reports treat it like a run."""
+        """Add a result measured elsewhere; budgets and reports treat it like a run.
+
+        The result must be representable in JSON (it travels to the report, to the xdist
+        controller and into baselines as JSON): a value in ``extra`` (or anywhere else)
+        that is not a number, string, bool, None, list or dict of them is a
+        :class:`ResultError` naming it, raised here, in the test that recorded it.
+        """
         if not isinstance(result, PerfResult):
             raise ResultError(
                 f"agent_perf.record() takes a PerfResult, not {type(result).__name__}."
             )
+        place = first_non_json(result.to_dict())
+        if place is not None:
+            where, value = place
+            raise ResultError(
+                f"agent_perf.record(): the result's {where} is a {type(value).__qualname__} "
+                f"({value!r:.60}), which JSON cannot hold, and results are written as JSON "
+                "(reports, baselines, xdist); use numbers, strings, bools, None, lists and "
+                "dicts of them (e.g. a datetime's .isoformat(), float(a Decimal))."
+            )
         self.results.append(result)
         return result
+
+
+def first_non_json(value: object, where: str = "") -> tuple[str, object] | None:
+    """The first place in ``value`` (a ``to_dict()``) that JSON cannot hold, and its value.
+
+    ``where`` reads like the access path: ``extra['measured_at']``, ``extra['runs'][2]``.
+    """
+    if value is None or isinstance(value, str | int | float):  # bool is an int
+        return None
+    items: list[tuple[str, object]]
+    if isinstance(value, dict):
+        items = [(f"{where}[{k!r}]" if where else str(k), v) for k, v in value.items()]
+    elif isinstance(value, list | tuple):
+        items = [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return where or "value", value
+    for place, item in items:
+        found = first_non_json(item, place)
+        if found is not None:
+            return found
+    return None
+
+
+NOTHING_MEASURED = "measured no task"
+
+
+def _nothing_measured(
+    result: PerfResult, plan: RunPlan, source: TaskSource, *, warmed: bool
+) -> PerfResult:
+    """``result`` (of a run that measured no task) with a warning that says why.
+
+    Budgets fail on such a result (its error rate of 0% is the rate of nothing); the
+    warning is what the failure and the summary quote.
+    """
+    if source.finite and warmed:
+        why = (
+            f"the warm-up (warmup={plan.warmup!r}) used up the task iterator, so nothing was "
+            "left to measure: pass more tasks, or a smaller warmup= (0 for none)"
+        )
+    elif source.finite:
+        why = "the task iterator was empty"
+    elif plan.duration is not None:
+        why = (
+            f"no task ended within duration={plan.duration:g}s (after --agentperf-scale); "
+            "give it a longer duration"
+        )
+    else:
+        why = "no task ran"
+    warnings = (*result.selfcheck.warnings, f"{NOTHING_MEASURED}: {why}")
+    return dataclasses.replace(
+        result, selfcheck=dataclasses.replace(result.selfcheck, warnings=warnings)
+    )

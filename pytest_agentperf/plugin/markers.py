@@ -39,7 +39,7 @@ MARKER_LINES = (
     "agentperf(budget_on='all'): a performance test; runs only with --agentperf. "
     "budget_on: the results budgets apply to: 'all' (default), 'last', or a result name.",
     *(
-        f"{marker}({', '.join(f'{k}=None' for k in keywords)}): "
+        f"{marker}({', '.join(f'{k}=...' for k in keywords)}): "
         f"{MARKER_HELP.get(marker, 'fail when a figure misses its limit')}; implies agentperf."
         for marker, keywords in BUDGET_MARKERS.items()
     ),
@@ -106,7 +106,7 @@ def _marker_budgets(item: pytest.Item) -> dict[str, Budget]:
             _check_signature(item.nodeid, mark, list(keywords))
             for keyword, value in mark.kwargs.items():
                 metric = keywords[keyword]
-                if metric in budgets or value is None:
+                if metric in budgets:
                     continue
                 where = f"{item.nodeid}: @pytest.mark.{name}({keyword}=...)"
                 budgets[metric] = parse_budget(metric, value, where, "marker")
@@ -140,8 +140,9 @@ def budget(**limits: str | float) -> BudgetMarks:
     """Declare budgets in one call: sugar for the ``throughput``/``latency``/... markers.
 
     ``budget(throughput=">= 400/s", p95="<= 150ms", error_rate="<= 1%", memory_growth="2MB")``.
-    Keys are metric names (see ``pytest_agentperf.metrics``); values are validated when
-    tests are collected.
+    Keys are metric names (see ``pytest_agentperf.metrics``). Keys and values are checked
+    here, so a bad one is a :class:`BudgetConfigError` naming ``budget(key=...)`` when the
+    test module is collected.
     """
     unknown = sorted(k for k in limits if (m := lookup(k)) is None or m.marker is None)
     if unknown:
@@ -151,6 +152,7 @@ def budget(**limits: str | float) -> BudgetMarks:
         )
     grouped: dict[str, dict[str, str | float]] = {}
     for key, value in limits.items():
+        parse_budget(key, value, f"budget({key}=...)")
         metric = lookup(key)
         marker, keyword = metric.marker if metric is not None and metric.marker else ("", "")
         grouped.setdefault(marker, {})[keyword] = value

@@ -10,6 +10,7 @@ pyproject.toml; markers beat all of them (see :func:`pytest_agentperf.verdict.bu
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,8 +19,10 @@ from typing import Any
 
 import pytest
 
-from pytest_agentperf.errors import BudgetConfigError, CompareExprError
+from pytest_agentperf.errors import BaselineError, BudgetConfigError, CompareExprError
+from pytest_agentperf.files import unwritable_reason
 from pytest_agentperf.verdict.budgets import Budget, Source, parse_budget
+from pytest_agentperf.verdict.store import baseline_store
 
 __all__ = ["OPTIONS", "SETTINGS_KEY", "Settings", "add_options", "load_settings"]
 
@@ -47,6 +50,8 @@ OPTIONS: tuple[tuple[str, str, str, str | None, str], ...] = (
 )
 PYPROJECT_KEYS = ("budgets",)
 LATEST = "latest"
+OUTPUTS = ("agentperf_json", "agentperf_html", "agentperf_save")
+_METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -81,22 +86,38 @@ class Settings:
     seed: int | None = None
     cli_budgets: Mapping[str, Budget] = field(default_factory=dict)
     ini_budgets: Mapping[str, Budget] = field(default_factory=dict)
+    #: Where each output setting came from (``agentperf_json`` -> ``--agentperf-json`` or
+    #: ``ini option 'agentperf_json'``), for messages about writing it.
+    origins: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def default_tiers(self) -> tuple[Mapping[str, Budget], ...]:
         return (self.cli_budgets, self.ini_budgets)
 
+    def origin(self, dest: str) -> str:
+        """The option or ini key that set ``dest`` (the option's flag when unknown)."""
+        return self.origins.get(dest) or _flag(dest)
+
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
+
+
+def _flag(dest: str) -> str:
+    return next(o[0] for o in OPTIONS if o[1] == dest)
 
 
 def _option(config: pytest.Config, dest: str) -> tuple[Any, str]:
     """The value of ``dest`` and where it came from (the flag or the ini key)."""
     value = config.getoption(dest)
     if value not in (None, []):
-        flag = next(o[0] for o in OPTIONS if o[1] == dest)
-        return value, flag
-    return config.getini(dest), f"ini option {dest!r}"
+        return value, _flag(dest)
+    origin = f"ini option {dest!r}"
+    try:
+        return config.getini(dest), origin
+    except (ValueError, pytest.UsageError) as exc:  # a bool pytest cannot read ("maybe")
+        raise pytest.UsageError(
+            f"{origin}: {exc}; use true or false (also 1/0, yes/no, on/off)."
+        ) from None
 
 
 def _path(config: pytest.Config, dest: str) -> Path | None:
@@ -158,7 +179,7 @@ def parse_assignments(lines: Sequence[str], origin: str, source: Source) -> dict
     budgets: dict[str, Budget] = {}
     for line in lines:
         metric, sep, value = line.partition("=")
-        if not sep or not metric.strip():
+        if not sep or not _METRIC_NAME.match(metric.strip()):
             raise BudgetConfigError(
                 f"{origin}: {line!r} is not METRIC=LIMIT; "
                 "use e.g. 'p95=<=200ms' or 'throughput=400/s'."
@@ -178,6 +199,12 @@ def read_pyproject(path: Path) -> dict[str, Budget]:
         except tomllib.TOMLDecodeError as exc:
             raise BudgetConfigError(f"{path}: not valid TOML: {exc}") from exc
     section: Any = data.get("tool", {}).get("agentperf", {})
+    if not isinstance(section, dict):
+        raise BudgetConfigError(
+            f"{path}: [tool.agentperf] must be a table, not {_toml_kind(section)} "
+            f"({section!r:.60}); write it as a table, e.g. '[tool.agentperf.budgets]' "
+            "followed by lines METRIC = LIMIT such as 'p95 = \"<= 200ms\"'."
+        )
     unknown = sorted(set(section) - set(PYPROJECT_KEYS))
     if unknown:
         raise BudgetConfigError(
@@ -191,6 +218,11 @@ def read_pyproject(path: Path) -> dict[str, Budget]:
         )
     where = f"{path}: [tool.agentperf.budgets]"
     return {k: parse_budget(k, v, f"{where} {k}", "pyproject") for k, v in table.items()}
+
+
+def _toml_kind(value: object) -> str:
+    kinds = {bool: "a boolean", int: "an integer", float: "a float", str: "a string"}
+    return "an array" if isinstance(value, list) else kinds.get(type(value), "a value")
 
 
 def _file_budgets(config: pytest.Config) -> dict[str, Budget]:
@@ -207,6 +239,38 @@ def _file_budgets(config: pytest.Config) -> dict[str, Budget]:
     return {**pyproject, **ini}
 
 
+def _outputs(config: pytest.Config, enabled: bool) -> tuple[Path | None, Path | None, str | None]:
+    """``--agentperf-json``, ``--agentperf-html`` and ``--agentperf-save``, checked now.
+
+    A bad baseline name, a destination that cannot be written, or a save asked for on the
+    command line of a run that measures nothing is a usage error before any test runs: a
+    CI step that saves a baseline must not go green having saved nothing.
+    """
+    save, save_origin = _option(config, "agentperf_save")
+    if save:
+        try:
+            baseline_store(config.rootpath).path(str(save))
+        except BaselineError as exc:
+            raise pytest.UsageError(f"{save_origin}: {exc}") from None
+        if not enabled and save_origin.startswith("--"):
+            raise pytest.UsageError(
+                f"{save_origin} {save}: performance tests run only with --agentperf (or "
+                "'agentperf = true' in the ini), so nothing would be saved; add --agentperf."
+            )
+    paths = _path(config, "agentperf_json"), _path(config, "agentperf_html")
+    if enabled:
+        named = [("agentperf_json", paths[0]), ("agentperf_html", paths[1])]
+        wanted = [(dest, where, False) for dest, where in named if where is not None]
+        if save:
+            wanted.append(("agentperf_save", baseline_store(config.rootpath).root, True))
+        for dest, where, folder in wanted:
+            reason = unwritable_reason(where, folder=folder)
+            if reason is not None:
+                origin = _option(config, dest)[1]
+                raise pytest.UsageError(f"{origin}: cannot write {where}: {reason}.")
+    return paths[0], paths[1], str(save) if save else None
+
+
 def load_settings(config: pytest.Config) -> Settings:
     """Resolve the settings; raise ``pytest.UsageError`` naming the bad option and value."""
     try:
@@ -216,16 +280,18 @@ def load_settings(config: pytest.Config) -> Settings:
         files = _file_budgets(config)
     except BudgetConfigError as exc:
         raise pytest.UsageError(str(exc)) from exc
-    enabled, _ = _option(config, "agentperf")
+    enabled = bool(_option(config, "agentperf")[0])
+    json_path, html_path, save = _outputs(config, enabled)
     return Settings(
-        enabled=bool(enabled),
-        json_path=_path(config, "agentperf_json"),
-        html_path=_path(config, "agentperf_html"),
-        save=_text(config, "agentperf_save"),
+        enabled=enabled,
+        json_path=json_path,
+        html_path=html_path,
+        save=save,
         compare=_text(config, "agentperf_compare"),
         compare_fail=_compare_fail(config),
         scale=_scale(config),
         seed=_seed(config),
         cli_budgets=cli,
         ini_budgets=files,
+        origins={dest: _option(config, dest)[1] for dest in OUTPUTS},
     )

@@ -13,13 +13,12 @@ back without parsing formatted text.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from pytest_agentperf.files import write_atomic
 from pytest_agentperf.metrics import format_value
 from pytest_agentperf.report.svg import Series, histogram, line_chart
 from pytest_agentperf.report.text import COMPARISON_HEADERS, comparison_cells
@@ -48,6 +47,7 @@ th { font-weight: 600; background: #f9fafb; }
 .badge.passed, .verdict.ok, .verdict.improved { background: var(--ok); }
 .badge.failed, .badge.budget-failed, .badge.regressed, .badge.error,
 .verdict.regressed, .verdict.miss { background: var(--bad); }
+.badge.xfailed { background: var(--warn); }
 .verdict { color: #fff; border-radius: 4px; padding: 0 6px; background: var(--muted); }
 .charts { display: flex; flex-wrap: wrap; gap: 12px; }
 figure { margin: 0; border: 1px solid var(--line); border-radius: 6px; padding: 6px; }
@@ -351,13 +351,5 @@ def render_html(document: Mapping[str, Any]) -> str:
 def write_html(document: Mapping[str, Any], path: str | Path) -> Path:
     """Render ``document`` and write it to ``path`` atomically; returns the path."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(render_html(document))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic({target: render_html(document)})
     return target

@@ -25,12 +25,14 @@ __all__ = [
     "junit_properties",
 ]
 
-Outcome = Literal["passed", "failed", "budget-failed", "regressed", "error", "skipped"]
+Outcome = Literal["passed", "failed", "budget-failed", "regressed", "xfailed", "error", "skipped"]
+#: ``xfailed``: a test marked ``xfail`` that failed (its body, a budget or the baseline).
 OUTCOMES: tuple[Outcome, ...] = (
     "passed",
     "failed",
     "budget-failed",
     "regressed",
+    "xfailed",
     "error",
     "skipped",
 )

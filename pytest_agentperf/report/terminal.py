@@ -42,6 +42,7 @@ VERDICTS = {
     "failed": "FAILED",
     "budget-failed": "BUDGET FAILED",
     "regressed": "REGRESSED",
+    "xfailed": "xfailed",
     "error": "ERROR",
     "skipped": "skipped",
 }

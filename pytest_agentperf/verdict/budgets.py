@@ -16,11 +16,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pytest_agentperf.engine.runner import NOTHING_MEASURED
 from pytest_agentperf.engine.shares import LOST_SHARES
 from pytest_agentperf.errors import BudgetConfigError, UnitError
-from pytest_agentperf.metrics import METRICS, lookup
+from pytest_agentperf.metrics import DURATION, METRICS, lookup
 from pytest_agentperf.result import PerfResult
-from pytest_agentperf.units import Bound, parse_bound
+from pytest_agentperf.units import Bound, duration_hint, parse_bound
 
 __all__ = [
     "MEMORY_METRICS",
@@ -63,12 +64,18 @@ def parse_budget(metric: str, value: object, where: str, source: Source = "marke
     if spec is None:
         accepted = ", ".join(METRICS)
         raise BudgetConfigError(f"{where}: unknown metric {metric!r}; accepted: {accepted}.")
+    if value is None:
+        raise BudgetConfigError(
+            f"{where}: None is not a limit; leave the keyword out to set no limit "
+            f"(a limit is {spec.accepted})."
+        )
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise BudgetConfigError(f"{where}: {value!r} is not {spec.accepted}.")
     try:
         bound = parse_bound(value, spec.parse, spec.op, where)
     except UnitError:
-        raise BudgetConfigError(f"{where}: {value!r} is not {spec.accepted}.") from None
+        hint = duration_hint(value) if spec.unit is DURATION else ""
+        raise BudgetConfigError(f"{where}: {value!r} is not {spec.accepted}{hint}.") from None
     return Budget(spec.name, bound, source)
 
 
@@ -193,6 +200,17 @@ def _no_workload(budgets: Sequence[Budget], results: Sequence[PerfResult], budge
     )
 
 
+def _nothing_measured(budgets: Sequence[Budget], empty: Sequence[PerfResult]) -> str:
+    """Why budgets fail on results that measured no task (0% errors of nothing is no pass)."""
+    declared = ", ".join(f"{b.metric} {b.describe()}" for b in budgets)
+    why = [
+        next((w for w in r.warnings if w.startswith(NOTHING_MEASURED)), NOTHING_MEASURED)
+        for r in empty
+    ]
+    runs = "; ".join(f"the run {r.name!r} {w}" for r, w in zip(empty, why, strict=True))
+    return f"agentperf budget not met: {runs}; its figures meet no budget ({declared})."
+
+
 def evaluate_budgets(
     budgets: Sequence[Budget],
     results: Sequence[PerfResult],
@@ -203,6 +221,8 @@ def evaluate_budgets(
     """Check ``budgets`` against the results they apply to (see :func:`select`).
 
     ``declared``: the test itself declares budgets (markers), so running no workload fails.
+    A result that measured no task fails every budget (its 0% error rate is the rate of
+    nothing), with the reason the engine gave in its warnings.
     """
     selected = select(results, budget_on)
     if not selected:
@@ -210,6 +230,9 @@ def evaluate_budgets(
             problem = _no_workload(budgets, results, budget_on)
             return BudgetVerdict("budget-failed", (), problem)
         return BudgetVerdict("passed")
+    empty = [r for r in selected if r.total == 0]
+    if empty and budgets:
+        return BudgetVerdict("budget-failed", (), _nothing_measured(budgets, empty))
     checks = tuple(evaluate(budgets, selected))
     partial = _partial(selected)
     if partial:

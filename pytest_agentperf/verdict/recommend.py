@@ -81,7 +81,16 @@ def _memory(test: str, r: PerfResult) -> str | None:
 
 
 # Self-check warnings are not repeated here: the summary lists them on their own.
-RULES: tuple[RecommendationRule, ...] = (_efficiency, _tail, _errors, _late, _memory)
+def _nothing(test: str, r: PerfResult) -> str | None:
+    if r.total:
+        return None
+    return (
+        f"{test}: the run {r.name!r} measured no task, so none of its figures says anything "
+        "about the agent; check its tasks=, warmup= and duration=."
+    )
+
+
+RULES: tuple[RecommendationRule, ...] = (_nothing, _efficiency, _tail, _errors, _late, _memory)
 
 
 def recommend(records: Iterable[tuple[str, Iterable[PerfResult]]]) -> list[str]:

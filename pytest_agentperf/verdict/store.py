@@ -15,16 +15,15 @@ Files are written atomically (a temporary file in the same folder, then ``os.rep
 from __future__ import annotations
 
 import json
-import os
 import platform
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pytest_agentperf.errors import BaselineError
+from pytest_agentperf.files import write_atomic
 
 __all__ = [
     "BASELINE_SCHEMA",
@@ -92,17 +91,9 @@ class BaselineStore:
             "results": document,
         }
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(entry, fh, indent=1, allow_nan=False, default=_json_default)
-                    fh.write("\n")
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except (OSError, ValueError) as exc:
+            text = json.dumps(entry, indent=1, allow_nan=False, default=_json_default) + "\n"
+            write_atomic({path: text})
+        except (OSError, ValueError, TypeError) as exc:
             raise BaselineError(f"Cannot save the baseline {name!r} to {path}: {exc}") from exc
         return path
 
@@ -131,10 +122,7 @@ class BaselineStore:
         if name is None:
             name = self.latest()
             if name is None:
-                raise BaselineError(
-                    f"No baseline saved in {self.root}; save one first with "
-                    "'pytest --agentperf --agentperf-save NAME'."
-                )
+                raise BaselineError(self._none_saved())
         path = self.path(name)
         if not path.is_file():
             known = ", ".join(i.name for i in self.list()) or "none"
@@ -143,6 +131,24 @@ class BaselineStore:
                 "save it with 'pytest --agentperf --agentperf-save NAME'."
             )
         return load_document(path)
+
+    def _none_saved(self) -> str:
+        """Why there is no latest baseline: none saved, or none of the files readable."""
+        unreadable: list[str] = []
+        for path in sorted(self.root.glob("*.json")) if self.root.is_dir() else ():
+            try:
+                load_document(path)
+            except BaselineError as exc:
+                unreadable.append(str(exc))
+        if unreadable:
+            return (
+                f"No readable baseline in {self.root}: {'; '.join(unreadable[:3])}. Save a new "
+                "one with 'pytest --agentperf --agentperf-save NAME'."
+            )
+        return (
+            f"No baseline saved in {self.root}; save one first with "
+            "'pytest --agentperf --agentperf-save NAME'."
+        )
 
 
 def load_document(path: str | Path) -> dict[str, Any]:
@@ -166,7 +172,13 @@ def load_document(path: str | Path) -> dict[str, Any]:
 
 def _check_version(data: dict[str, Any], supported: int, path: str | Path) -> None:
     version = data.get("version")
-    if not isinstance(version, int) or version > supported:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise BaselineError(
+            f"{str(path)!r} has the format version {version!r}, which is not a version "
+            f"number (a whole number such as {supported}); it was not written by "
+            "pytest-agentperf, or was edited."
+        )
+    if version > supported:
         raise BaselineError(
             f"{str(path)!r} has format version {version!r}; this pytest-agentperf reads "
             f"versions up to {supported} (upgrade it to read newer files)."

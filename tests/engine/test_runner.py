@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import sys
 import time
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from pytest_agentperf.engine import execution, targets
-from pytest_agentperf.engine.runner import AgentPerf
+from pytest_agentperf.engine.runner import AgentPerf, first_non_json
 from pytest_agentperf.engine.selfcheck import RunFigures
-from pytest_agentperf.errors import AgentPerfError, LoadConfigError
+from pytest_agentperf.errors import AgentPerfError, LoadConfigError, ResultError
 from pytest_agentperf.memory import MemoryTracker
 from pytest_agentperf.result import MemoryReport, PerfResult
+from tests.factories import make_result
 
 
 async def sleeper(payload: Any) -> Any:
@@ -117,6 +121,10 @@ async def test_duration_runs_stop_on_time() -> None:
     [
         ({}, "needs to know when to stop"),
         ({"n": 0}, r"n=0"),
+        ({"n": True}, r"run\(n=True\): use an integer >= 1"),
+        ({"n": 5, "concurrency": True}, r"run\(concurrency=True\): use an integer >= 1"),
+        ({"duration": 0}, r"run\(duration=0\): use a duration above 0"),
+        ({"duration": "0ms"}, r"run\(duration='0ms'\): use a duration above 0"),
         ({"n": 5, "concurrency": 0}, r"concurrency=0"),
         ({"n": 5, "rate": 0}, r"rate=0"),
         ({"n": 5, "rate": "fast"}, r"'fast' in run\(rate=...\)"),
@@ -554,3 +562,39 @@ async def test_the_last_progress_update_shows_every_task_done() -> None:
     kind, (done, _rate, _p95) = progress.events[-2]
     assert kind == "update"
     assert done == result.total == 40
+
+
+# -- record(): results that JSON can hold; runs that measured nothing ----------------------
+
+
+def test_record_rejects_what_json_cannot_hold_naming_the_place() -> None:
+    perf = AgentPerf()
+    good = make_result(name="elsewhere")
+    with pytest.raises(ResultError) as info:
+        perf.record(dataclasses.replace(good, extra={"runs": [1, {"at": datetime(2025, 1, 1)}]}))
+    assert str(info.value).startswith(
+        "agent_perf.record(): the result's extra['runs'][1]['at'] is a datetime "
+        "(datetime.datetime(2025, 1, 1, 0, 0)), which JSON cannot hold"
+    )
+    with pytest.raises(ResultError, match=r"the result's errors\['x'\] is a Decimal"):
+        perf.record(dataclasses.replace(good, errors={"x": Decimal(1)}))  # type: ignore[dict-item]
+    assert perf.results == []
+    fine = dataclasses.replace(good, extra={"at": "2025-01-01", "n": [1, 2.5, None, True]})
+    assert perf.record(fine) is fine
+    assert first_non_json({1: [1.0, "x"], "k": {"v": None}}) is None
+
+
+@pytest.mark.asyncio
+async def test_a_run_that_measured_no_task_says_why() -> None:
+    perf = AgentPerf()
+    eaten = await perf.run(sleeper, tasks=iter(range(10)), warmup=50, concurrency=2)
+    empty = await perf.run(sleeper, tasks=iter(()), concurrency=3)
+    assert (eaten.total, empty.total) == (0, 0)
+    assert eaten.warnings[-1] == (
+        "measured no task: the warm-up (warmup=50) used up the task iterator, so nothing was "
+        "left to measure: pass more tasks, or a smaller warmup= (0 for none)"
+    )
+    assert empty.warnings[-1] == "measured no task: the task iterator was empty"
+    fine = await perf.run(sleeper, tasks=iter(range(10)), warmup=2, concurrency=2)
+    assert fine.total == 8
+    assert not any(w.startswith("measured no task") for w in fine.warnings)

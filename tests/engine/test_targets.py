@@ -231,3 +231,20 @@ async def test_an_agent_never_started_is_started_and_stopped_for_the_run() -> No
     assert agent.state.name == "STOPPED"
     with pytest.raises(TargetError, match=r"which is stopped: a stopped agent runs no tasks"):
         await AgentPerf().run(agent, n=5)
+
+
+class SyncRunAgent(FakeAgent):
+    def run(self, task: Any) -> int:  # type: ignore[override]  # the mistake under test
+        return 42
+
+
+@pytest.mark.asyncio
+async def test_a_duck_typed_agent_whose_run_is_sync_is_rejected_up_front() -> None:
+    agent = SyncRunAgent()
+    with pytest.raises(TargetError) as info:
+        await AgentPerf().run(agent, n=5)
+    assert "it looks like an agent (submit, run, statistics) but its run is not async" in str(
+        info.value
+    )
+    assert "make it 'async def run(self, task)'" in str(info.value)
+    assert agent.ran == 0

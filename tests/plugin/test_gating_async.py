@@ -35,11 +35,11 @@ def test_markers_are_listed_in_signature_form(pytester: pytest.Pytester) -> None
     result.stdout.fnmatch_lines(
         [
             "@pytest.mark.agentperf(budget_on='all'): a performance test*",
-            "@pytest.mark.throughput(min=None, efficiency=None): *",
-            "@pytest.mark.latency(p50=None, p90=None, p95=None, p99=None, p999=None, max=None, "
-            "mean=None, ttft_p50=None, ttft_p95=None, ttft_p99=None): *",
-            "@pytest.mark.error_rate(max=None): *",
-            "@pytest.mark.memory_growth(max_mb=None, per_task_bytes=None): *",
+            "@pytest.mark.throughput(min=..., efficiency=...): *",
+            "@pytest.mark.latency(p50=..., p90=..., p95=..., p99=..., p999=..., max=..., "
+            "mean=..., ttft_p50=..., ttft_p95=..., ttft_p99=...): *",
+            "@pytest.mark.error_rate(max=...): *",
+            "@pytest.mark.memory_growth(max_mb=..., per_task_bytes=...): *",
         ]
     )
 

@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 
 from pytest_agentperf.report.document import load_schema
+from tests.plugin.test_xfail import TESTS as XFAIL_TESTS
 
 TESTS = """
 import pytest
@@ -123,15 +124,36 @@ def test_baseline_save_then_compare_flags_a_regression(perf_pytester: pytest.Pyt
 
 
 def test_xdist_workers_results_are_merged(perf_pytester: pytest.Pytester) -> None:
-    perf_pytester.makepyfile(test_s=TESTS)
-    result = perf_pytester.runpytest_subprocess("--agentperf", "-n", "2", "--agentperf-json=r.json")
-    result.stdout.fnmatch_lines(["4 performance tests: 2 passed, 1 failed, 1 budget-failed"])
+    # test_x: xfail verdicts (made on the workers) travel to the controller too; test_r: a
+    # result JSON cannot hold fails its test on the worker (it was an INTERNALERROR)
+    perf_pytester.makepyfile(test_s=TESTS, test_x=XFAIL_TESTS, test_r=RECORD_DECIMAL)
+    result = perf_pytester.runpytest_subprocess(
+        "--agentperf", "-n", "2", "--agentperf-json=r.json", "-rf"
+    )
+    result.assert_outcomes(passed=3, failed=4, xfailed=3, xpassed=1)
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(
+        ["10 performance tests: 3 passed, 3 failed, 1 budget-failed, 3 xfailed"]
+    )
     result.stdout.fnmatch_lines(["*BUDGET FAILED*test_rate[[]300]*"])
+    result.stdout.fnmatch_lines(["FAILED test_r.py::test_decimal - *ResultError: agent_p*"])
     document = json.loads((perf_pytester.path / "r.json").read_text())
     nodeids = [t["nodeid"] for t in document["tests"]]
     assert sorted(nodeids) == nodeids
-    assert len(nodeids) == len(set(nodeids)) == 4
+    assert len(nodeids) == len(set(nodeids)) == 10
     jsonschema.validate(document, load_schema())
+
+
+RECORD_DECIMAL = """
+import dataclasses
+import decimal
+
+import pytest
+
+@pytest.mark.agentperf
+def test_decimal(agent_perf, fake_result):
+    agent_perf.record(dataclasses.replace(fake_result(), extra={"cost": decimal.Decimal("0.1")}))
+"""
 
 
 # Appended to the inner conftest: every process logs what it writes (baselines, HTML), and

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -190,3 +191,45 @@ def test_gab_files(records: list[TestRecord], tmp_path: Path) -> None:
     written = write_document(document, tmp_path / "out" / "r.json")
     assert [p.name for p in written] == ["r.json", "r.gab-bigger.json", "r.gab-smaller.json"]
     assert json.loads(written[1].read_text()) == bigger
+
+
+def test_two_sessions_writing_one_path_never_show_a_reader_half_a_document(
+    tmp_path: Path, records: list[TestRecord]
+) -> None:
+    """Two writers of different documents on one ``--agentperf-json`` path (as two CI jobs
+    sharing a folder), one reader polling it: every read is one whole document."""
+    path = tmp_path / "r.json"
+    docs = [build_document(records[:1], {"n": 1}), build_document(records, {"n": 2})]
+    write_document(docs[0], path)
+    stop = threading.Event()
+    reads: list[str] = []
+
+    def writer(document: dict[str, object]) -> None:
+        for _ in range(25):
+            write_document(document, path)
+
+    def reader() -> None:
+        while not stop.is_set():
+            reads.append(path.read_text())
+
+    watcher = threading.Thread(target=reader)
+    writers = [threading.Thread(target=writer, args=(d,)) for d in docs]
+    for thread in [watcher, *writers]:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    stop.set()
+    watcher.join()
+    seen = [_which(text) for text in reads]
+    assert reads
+    assert set(seen) <= {1, 2}, f"of {len(seen)} reads: {sorted(set(map(str, seen)))}"
+
+
+def _which(text: str) -> object:
+    """The document ``text`` is (its environment's ``n``), or what is wrong with it."""
+    if not text:
+        return "empty"
+    try:
+        return json.loads(text)["environment"]["n"]
+    except json.JSONDecodeError:
+        return "partial"

@@ -11,7 +11,7 @@ from pytest_agentperf.errors import BudgetConfigError
 from pytest_agentperf.metrics import METRICS
 from pytest_agentperf.plugin.markers import budget
 from pytest_agentperf.report.text import render_budget_failure, render_checks
-from pytest_agentperf.result import PerfResult
+from pytest_agentperf.result import PerfResult, SelfCheck
 from pytest_agentperf.units import Bound
 from pytest_agentperf.verdict.budgets import (
     Budget,
@@ -57,6 +57,9 @@ def test_parse_budget_units_and_defaults(metric: str, value: str | float, bound:
         ("error_rate", "150%", "a fraction such as '<= 1%'"),
         ("p95", True, "a duration"),
         ("p95", [1], "a duration"),
+        ("p95", None, "a limit; leave the keyword out to set no limit (a limit is a duration"),
+        ("p95", "5m", "a duration such as '<= 150ms' or a number of seconds ('m' is ambiguous"),
+        ("efficiency", "-5%", "a ratio such as '>= 0.9', '90%' or 1.2"),
     ],
 )
 def test_parse_budget_rejects_bad_values(metric: str, value: object, accepted: str) -> None:
@@ -256,3 +259,30 @@ def test_memory_details_only_for_results_whose_memory_budget_failed(
     assert "diagnosis of small" not in text
     # A latency miss alone adds nothing.
     assert "\n\n" not in render_budget_failure(evaluate_budgets([budgets[1]], [results[2]]))
+
+
+def test_a_result_that_measured_no_task_fails_every_budget(make_result: MakeResult) -> None:
+    empty = replace(
+        make_result("warm", completed=0, failed=0),
+        selfcheck=SelfCheck(warnings=("lag", "measured no task: the task iterator was empty")),
+    )
+    budgets = [parse_budget("error_rate", "<= 1%", "here", "pyproject")]
+    verdict = evaluate_budgets(budgets, [make_result("ok"), empty])
+    assert verdict.outcome == "budget-failed"
+    assert verdict.problem == (
+        "agentperf budget not met: the run 'warm' measured no task: the task iterator was "
+        "empty; its figures meet no budget (error_rate <= 1.00%)."
+    )
+    assert evaluate_budgets(budgets, [make_result("ok")]).outcome == "passed"
+    assert evaluate_budgets([], [empty]).outcome == "passed"  # no budget to fail; warned
+
+
+def test_budget_rejects_bad_values_naming_budget() -> None:
+    with pytest.raises(BudgetConfigError) as info:
+        budget(throughput="fast")
+    assert str(info.value) == (
+        "budget(throughput=...): 'fast' is not a rate such as '>= 400/s', '1200/min' or a "
+        "number of tasks per second."
+    )
+    with pytest.raises(BudgetConfigError, match=r"^budget\(p95=\.\.\.\): None is not a limit"):
+        budget(p95=None)  # type: ignore[arg-type]
