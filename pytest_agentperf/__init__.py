@@ -2,7 +2,7 @@
 
 The names users type are re-exported here; everything else is an implementation detail.
 The layers (each imports only from those above it): foundation (``errors``, ``units``,
-``result``, ``metrics``, ``protocols``); ``engine``, ``memory`` and ``mockllm``;
+``result``, ``metrics``, ``protocols``, ``files``); ``engine``, ``memory`` and ``mockllm``;
 ``verdict``; ``report``; ``plugin`` and ``cli``. See ``docs/architecture.md``.
 """
 

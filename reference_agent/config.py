@@ -42,6 +42,10 @@ class AgentConfig:
     """Seconds between psutil CPU/RSS samples in the background (None: no sampler)."""
     latency_reservoir: int = 4096
     """How many recent queue-wait and service-time samples the statistics keep."""
+    cancel_grace: float = 5.0
+    """Seconds ``stop()`` gives a cancelled worker to end; one still running then (its
+    ``process_task`` swallowed the cancellation) is reported and cancelled again, until
+    it ends: ``stop()`` never returns while a worker it started is alive."""
 
     # -- LLM endpoint ---------------------------------------------------------------------
     base_url: str = "http://127.0.0.1:8000/v1"
@@ -51,6 +55,11 @@ class AgentConfig:
     model: str = "gpt-4o-mini"
     transport: httpx.AsyncBaseTransport | None = None
     """Injected httpx transport (a mock, ``httpx.MockTransport``); None: real network."""
+    http_backend: str = "aiohttp"
+    """What carries requests on the real network (no ``transport`` injected): "aiohttp"
+    (aiohttp's connection pool under the httpx API; respx still intercepts it) or
+    "httpx" (httpx's own pool, httpcore: its CPU per request grows with the number of
+    open connections, ~10 ms at 100)."""
     stream: bool = False
     """Stream replies (SSE) when the payload does not say; records time to first token."""
     max_tool_rounds: int = 3
@@ -96,6 +105,10 @@ class AgentConfig:
     cache_ttl: float = 60.0
     cache_max_size: int = 1024
     """Entries kept; 0 disables the cache (and single-flight)."""
+    cache_sampled: bool = False
+    """Also cache requests that ask for a sampled answer (``temperature`` > 0). Off by
+    default: such a request asks for a fresh answer each time, so neither the cache nor
+    single-flight applies to it."""
 
     def __post_init__(self) -> None:
         for name, check, accepted in _RULES:
@@ -173,10 +186,12 @@ _RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("task_timeout", _opt_num(0.0, strict=True), "seconds > 0 or None"),
     ("resource_sample_interval", _opt_num(0.0, strict=True), "seconds > 0 or None"),
     ("latency_reservoir", _int(1), "an integer >= 1"),
+    ("cancel_grace", _num(0.0, strict=True), "seconds > 0"),
     ("base_url", _url, "an http:// or https:// URL"),
     ("api_key", lambda v: v is None or isinstance(v, str), "a string or None"),
     ("model", lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
     ("transport", _transport, "an httpx.AsyncBaseTransport or None"),
+    ("http_backend", lambda v: v in ("aiohttp", "httpx"), "'aiohttp' or 'httpx'"),
     ("stream", lambda v: isinstance(v, bool), "True or False"),
     ("max_tool_rounds", _int(0), "an integer >= 0"),
     ("request_timeout", _opt_num(0.0, strict=True), "seconds > 0 or None"),
@@ -199,6 +214,7 @@ _RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("breaker_probe_timeout", _num(0.0, strict=True), "seconds > 0"),
     ("cache_ttl", _num(0.0, strict=True), "seconds > 0"),
     ("cache_max_size", _int(0), "an integer >= 0 (0 disables the cache)"),
+    ("cache_sampled", lambda v: isinstance(v, bool), "True or False"),
 )
 
 

@@ -5,8 +5,16 @@ payload, tool-call loop, reply text), but built the old way:
 
 - **one task at a time**: work runs behind the ``is_busy`` flag (guarded by a lock), so
   however many workers ``concurrency`` asks for, tasks are served one after another;
-- **a new ``httpx.AsyncClient`` per call**: a new connection (and, without an injected
-  transport, a new TLS context) for every request;
+- **a new ``httpx.AsyncClient`` per call**: a new connection for every request. Against a
+  real endpoint (no ``transport`` injected) each new client also builds an SSL context,
+  even for an ``http://`` URL, which **blocks the event loop for ~55 ms per call** on a
+  small VM (loading the CA bundle): nothing else in the process runs meanwhile. That is
+  kept on purpose -- it is what the design costs -- and it is why the fair comparison
+  injects the same transport into both agents (``benchmarks/bench_agents.py``, the
+  examples): with a transport the per-call client costs ~0.1 ms, so the speedup measures
+  the serialisation, not the SSL context. Over sockets, expect the legacy rate to be
+  about ``1 / (latency + 55 ms)`` and the loop-lag figures of any harness around it to
+  show the stalls;
 - **no cache, no retries, no circuit breaker**: an error fails the task at once.
 
 It still honours the ``BaseAgent`` contract: every accepted task ends in exactly one final
@@ -32,7 +40,12 @@ __all__ = ["LegacyAgent"]
 
 
 class LegacyAgent(BaseAgent):
-    """The blocking design (see the module doc). ``is_busy`` is True while a task runs."""
+    """The blocking design (see the module doc). ``is_busy`` is True while a task runs.
+
+    Blocking by design: one task at a time, and against a real endpoint every call
+    creates an ``httpx.AsyncClient`` whose SSL context blocks the loop ~55 ms. Compare
+    it with ``ImprovedAgent`` on the same injected transport to measure the design, not
+    that stall."""
 
     def __init__(
         self,

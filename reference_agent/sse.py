@@ -9,9 +9,10 @@ JSON or a stream that ends without any chunk raise ``LLMResponseError``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 from reference_agent.chat import ChatResponse, ToolCall
 from reference_agent.errors import LLMResponseError
@@ -42,7 +43,7 @@ class StreamAccumulator:
             self.done = True
             return True
         try:
-            chunk = json.loads(data)
+            chunk = orjson.loads(data)
         except ValueError as exc:
             raise LLMResponseError(f"Bad SSE data line from the LLM: {line[:200]!r}") from exc
         self._chunk(chunk)

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from pytest_agentperf.mockllm import wire
+from pytest_agentperf.mockllm import wire, wire_responses
 from pytest_agentperf.mockllm.counters import Counters
 from pytest_agentperf.mockllm.faults import (
     CONNECTION_ERROR,
@@ -32,12 +32,34 @@ from pytest_agentperf.mockllm.faults import (
 )
 from pytest_agentperf.mockllm.models import LatencyModel
 from pytest_agentperf.mockllm.replies import LLMRequest, Reply, Script, ScriptBook
+from pytest_agentperf.mockllm.structured import BadRequest, Forced, inspect_request
 
 __all__ = ["Incoming", "MockCore", "MockSettings", "Plan"]
+
+
+def _json_decoder() -> Callable[[bytes], Any]:
+    """orjson's decoder when installed (a few microseconds less per request), else json's.
+
+    Both raise a ``ValueError`` subclass on bad input.
+    """
+    try:
+        import orjson
+    except ImportError:
+        decode = json.JSONDecoder().decode
+        return lambda body: decode(body.decode())  # str: json skips detecting the encoding
+    return orjson.loads
+
 
 JSON_HEADERS: Final = (("content-type", "application/json"),)
 SSE_HEADERS: Final = (("content-type", "text/event-stream; charset=utf-8"),)
 CLIENT_TIMEOUT: Final = "client_timeout"
+_ROUTES_KEPT: Final = 64  # distinct unknown routes counted by name; the rest as "other"
+_TELEMETRY_BODY: Final = b"{}"
+_decode: Final = _json_decoder()
+# the fields a request's tools and output format live in (inspect_request reads them)
+_SHAPE_FIELDS: Final = frozenset(
+    ("tools", "tool_choice", "response_format", "text", "output_config", "output_format")
+)
 _MALFORMED_EVENT: Final = {
     wire.OPENAI: b'data: {"choices": [{"delta": \n\n',
     wire.ANTHROPIC: b'event: content_block_delta\ndata: {"type": "content_block_delta", \n\n',
@@ -74,10 +96,6 @@ class Plan:
     fault: str | None = None
     fault_at: float = 0.0
 
-    def __post_init__(self) -> None:
-        if self.fault is not None and not self.fault_at:
-            self.fault_at = self.offsets[-1] if self.offsets else self.delay
-
     @property
     def end(self) -> float:
         """Seconds from arrival to the plan's last act: its fault, last segment or answer."""
@@ -113,23 +131,35 @@ class MockCore:
         """Adopt new settings; re-seeds and restarts fault schedules."""
         self.settings = settings
         self._rng = random.Random(f"agentperf-mockllm-latency-{settings.seed}")
+        # structured values draw from their own stream: they never shift the latencies
+        self._values = random.Random(f"agentperf-mockllm-values-{settings.seed}")
         faults = settings.faults
         self._faults = FaultPlanner(faults, settings.seed) if faults and faults.active else None
         self._scripts = ScriptBook(settings.replies)
+        self._scripted = bool(self._scripts)
 
     # -- entry points ---------------------------------------------------------------------
 
     def plan(self, request: Incoming, now: float) -> Plan:
         """The plan for ``request`` arriving at monotonic time ``now``. Call ``finish()`` after."""
         counters = self.counters
+        endpoint = wire.endpoint_for(request.path)
+        if endpoint == wire.TELEMETRY:
+            return self._telemetry()
         counters.calls += 1
         counters.in_flight += 1
         if counters.in_flight > counters.peak:
             counters.peak = counters.in_flight
-        plan = self._route(request, now)
+        plan = self._route(request, endpoint, now)
         if plan.status:
             counters.by_status[plan.status] = counters.by_status.get(plan.status, 0) + 1
         return plan
+
+    def _telemetry(self) -> Plan:
+        """A trace export (openai-agents): answered at once, not an LLM call."""
+        self.counters.telemetry += 1
+        self.counters.in_flight += 1  # finish() takes it back
+        return Plan(200, _sized(JSON_HEADERS, _TELEMETRY_BODY), _TELEMETRY_BODY)
 
     def finish(self, plan: Plan, elapsed: float) -> None:
         """``plan``'s response is over (sent, failed or abandoned), ``elapsed`` s after arrival.
@@ -149,47 +179,69 @@ class MockCore:
 
     # -- routing --------------------------------------------------------------------------
 
-    def _route(self, request: Incoming, now: float) -> Plan:
-        endpoint = wire.endpoint_for(request.path)
+    def _route(self, request: Incoming, endpoint: str | None, now: float) -> Plan:
         if endpoint is None:
-            self.counters.not_found += 1
-            anthropic = "anthropic-version" in request.headers
-            provider = wire.provider_of(None, anthropic)
-            message = f"Invalid URL ({request.method} {request.path}): the mock LLM serves "
-            message += f"{wire.CHAT}, {wire.EMBEDDINGS} and {wire.MESSAGES}."
-            return _error(provider, 404, message)
+            return self._not_found(request)
         provider = wire.ANTHROPIC if endpoint == wire.MESSAGES else wire.OPENAI
         if request.method != "POST":
             return _error(provider, 405, f"Method {request.method} is not allowed here; use POST.")
         try:
-            body = json.loads(request.body)
+            body = _decode(request.body)
         except ValueError:
             body = None
         if not isinstance(body, dict):
             return _error(provider, 400, "The request body is not a JSON object.")
         counters = self.counters
         counters.by_endpoint[endpoint] = counters.by_endpoint.get(endpoint, 0) + 1
+        shape = None
+        if not _SHAPE_FIELDS.isdisjoint(body):
+            try:
+                shape = inspect_request(endpoint, body)
+            except BadRequest as exc:
+                return _error(provider, 400, str(exc))
         counters.latency_calls += 1
         fault = self._faults.decide(now) if self._faults is not None else None
         if fault is not None and fault not in (DISCONNECT, MALFORMED):
             return self._fault(fault, provider, request)
-        plan = self._answer(endpoint, provider, body)
+        plan = self._answer(endpoint, provider, body, shape)
         if fault is not None:
             _count(counters.faults, str(fault))
             plan = _corrupt(plan, str(fault), provider)
-        return self._emulate_timeout(plan, request.read_timeout)
+        timeout = request.read_timeout
+        if timeout is None or (plan.offsets is None and plan.delay <= timeout):
+            return plan  # the common case, without a call
+        return self._emulate_timeout(plan, timeout)
 
-    def _answer(self, endpoint: str, provider: str, body: dict[str, Any]) -> Plan:
+    def _not_found(self, request: Incoming) -> Plan:
+        counters = self.counters
+        counters.not_found += 1
+        route = f"{request.method} {request.path}"
+        routes = counters.not_found_by_route
+        if route not in routes and len(routes) >= _ROUTES_KEPT:
+            route = "other"
+        routes[route] = routes.get(route, 0) + 1
+        provider = wire.provider_of(None, "anthropic-version" in request.headers)
+        served = ", ".join(wire.ENDPOINTS)
+        message = f"Invalid URL ({request.method} {request.path}): the mock LLM serves {served}."
+        return _error(provider, 404, message)
+
+    def _answer(self, endpoint: str, provider: str, body: dict[str, Any], shape: Any) -> Plan:
         model_json = self._model_json(body.get("model"))
         if endpoint == wire.EMBEDDINGS:
             content, n_in = wire.embeddings_body(model_json, body, self.settings.embedding_dim)
             self.counters.tokens_in += n_in
             return self._plain(content, n_in)
         n_in = wire.input_tokens(body)
-        reply = self._scripts.answer(LLMRequest(endpoint, body)) if self._scripts else None
+        reply: Reply | Forced | None = None
+        if self._scripted:
+            reply = self._scripts.answer(LLMRequest(endpoint, body))
+        if reply is None and shape is not None and shape.forced:
+            reply = shape.answer(self._values, f"call_mock_{self.counters.calls}")
         pieces, tools, finish, n_out = self._content(reply, body)
         self.counters.tokens_in += n_in
         self.counters.tokens_out += n_out
+        if endpoint == wire.RESPONSES:
+            return self._responses(model_json, pieces, tools, finish, (n_in, n_out), body)
         if body.get("stream") is True:
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and options.get("include_usage") is True
@@ -200,17 +252,38 @@ class MockCore:
         content = wire.chat_body(provider, model_json, pieces, tools, finish, (n_in, n_out))
         return self._plain(content, n_out, n_in)
 
+    def _responses(
+        self,
+        model_json: str,
+        pieces: Sequence[str] | int,
+        tools: Sequence[Any],
+        finish: str,
+        usage: tuple[int, int],
+        body: dict[str, Any],
+    ) -> Plan:
+        if body.get("stream") is True:
+            parts = wire_responses.responses_stream(model_json, pieces, tools, finish, usage)
+            return self._stream(parts, usage[0])
+        content = wire_responses.responses_body(model_json, pieces, tools, finish, usage)
+        return self._plain(content, usage[1], usage[0])
+
     def _content(
-        self, reply: Reply | None, body: dict[str, Any]
+        self, reply: Reply | Forced | None, body: dict[str, Any]
     ) -> tuple[Sequence[str] | int, Sequence[Any], str, int]:
         """(pieces or a default-text token count, tool calls, finish reason, output tokens)."""
         if reply is not None:
-            pieces = reply.pieces or (() if reply.tool_calls else ("",))
-            finish = "tool_calls" if reply.tool_calls else "stop"
-            return pieces, tuple(reply.tool_calls), finish, len(pieces) + len(reply.tool_calls)
+            calls = tuple(reply.tool_calls)
+            pieces = reply.pieces or (() if calls else ("",))
+            finish = "tool_calls" if calls else "stop"
+            n_out = len(pieces) + sum(len(call.argument_pieces) for call in calls)
+            return pieces, calls, finish, n_out
         wanted = self.settings.output_tokens
         n = wanted if isinstance(wanted, int) else self._rng.randint(*wanted)
-        cap = body.get("max_completion_tokens") or body.get("max_tokens")
+        cap = (
+            body.get("max_completion_tokens")
+            or body.get("max_tokens")
+            or body.get("max_output_tokens")
+        )
         if isinstance(cap, int) and 0 < cap < n:
             return cap, (), "length", cap
         return n, (), "stop", n
@@ -233,7 +306,8 @@ class MockCore:
             delay = settings.latency.sample(self._rng, n_out)
         elif settings.ttft is not None or settings.itl is not None:
             delay = self._first(n_in) + sum(self._gaps(n_out - 1))
-        return Plan(200, _sized(JSON_HEADERS, content), content, delay)
+        headers = (*JSON_HEADERS, ("content-length", str(len(content))))
+        return Plan(200, headers, content, delay)
 
     def _first(self, n_in: int) -> float:
         model = self.settings.ttft or self.settings.latency
@@ -337,7 +411,9 @@ def _corrupt(plan: Plan, fault: str, provider: str) -> Plan:
         if fault == MALFORMED:
             return Plan(plan.status, _sized(JSON_HEADERS, half), half, plan.delay)
         # the full body's content-length, then half of it: the client sees the cut
-        return Plan(plan.status, plan.headers, b"", plan.delay, [half], [plan.delay], DISCONNECT)
+        return Plan(
+            plan.status, plan.headers, b"", plan.delay, [half], [plan.delay], DISCONNECT, plan.delay
+        )
     segments, offsets = list(plan.segments), list(plan.offsets)
     middle = len(segments) // 2
     if fault == MALFORMED:

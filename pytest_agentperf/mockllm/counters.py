@@ -18,6 +18,13 @@ class MockStats:
     counts when its response ends. ``faults`` counts injected faults
     by kind (``rate_limit``, ``server_error``, ``timeout``, ``disconnect``, ``malformed``,
     ``connection_error``, ``outage``) and ``client_timeout`` for emulated client timeouts.
+
+    ``not_found`` counts requests to paths the mock does not serve, and
+    ``not_found_by_route`` the same by ``"METHOD /path"``. ``blocked`` counts requests the
+    mock refused to let out of the process, by ``host[:port]`` (not mocked, not allowed;
+    they never reach the mock, so they are not in ``calls``). ``telemetry`` counts requests
+    to the providers' telemetry endpoints (the OpenAI Agents SDK's trace export), answered
+    at once and not in ``calls``.
     """
 
     calls: int = 0
@@ -32,6 +39,9 @@ class MockStats:
     not_found: int = 0
     faults: dict[str, int] = field(default_factory=dict)
     in_flight: int = 0
+    not_found_by_route: dict[str, int] = field(default_factory=dict)
+    blocked: dict[str, int] = field(default_factory=dict)
+    telemetry: int = 0
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict."""
@@ -48,6 +58,9 @@ class MockStats:
             "not_found": self.not_found,
             "faults": dict(self.faults),
             "in_flight": self.in_flight,
+            "not_found_by_route": dict(self.not_found_by_route),
+            "blocked": dict(self.blocked),
+            "telemetry": self.telemetry,
         }
 
 
@@ -55,6 +68,7 @@ class Counters:
     """The mutable counters behind ``MockStats``; every field is a number or a small dict."""
 
     __slots__ = (
+        "blocked",
         "by_endpoint",
         "by_status",
         "calls",
@@ -64,7 +78,9 @@ class Counters:
         "injected",
         "latency_calls",
         "not_found",
+        "not_found_by_route",
         "peak",
+        "telemetry",
         "tokens_in",
         "tokens_out",
     )
@@ -82,6 +98,9 @@ class Counters:
         self.connections_opened = 0
         self.not_found = 0
         self.faults: dict[str, int] = {}
+        self.not_found_by_route: dict[str, int] = {}
+        self.blocked: dict[str, int] = {}
+        self.telemetry = 0
 
     def snapshot(self) -> MockStats:
         """A frozen copy."""
@@ -99,4 +118,7 @@ class Counters:
             not_found=self.not_found,
             faults=dict(self.faults),
             in_flight=self.in_flight,
+            not_found_by_route=dict(self.not_found_by_route),
+            blocked=dict(self.blocked),
+            telemetry=self.telemetry,
         )

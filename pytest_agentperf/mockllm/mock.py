@@ -16,6 +16,15 @@ from pytest_agentperf.errors import MockConfigError
 from pytest_agentperf.mockllm.core import MockCore, MockSettings
 from pytest_agentperf.mockllm.counters import Counters, MockStats
 from pytest_agentperf.mockllm.faults import Faults
+from pytest_agentperf.mockllm.hosts import (
+    DEFAULT_HOSTS,
+    EnvPatch,
+    HostSet,
+    parse_host,
+    parse_hosts,
+    resolve_env,
+)
+from pytest_agentperf.mockllm.intercept import Interceptor, flush_exporters, served, unserved
 from pytest_agentperf.mockllm.models import LatencyLike, as_model
 from pytest_agentperf.mockllm.replies import as_scripts
 from pytest_agentperf.mockllm.server import MockServer, check_loopback
@@ -24,7 +33,7 @@ from pytest_agentperf.mockllm.transports import HTTPX, HttpxFront, MockRouter, M
 if TYPE_CHECKING:
     import httpx2
 
-__all__ = ["DEFAULT_BASE_URL", "MockLLM"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_HOSTS", "MockLLM"]
 
 # A loopback address and a port nothing listens on: an unpatched client fails fast, locally.
 DEFAULT_BASE_URL = "http://127.0.0.1:9/v1"
@@ -74,9 +83,12 @@ def _faults(value: object) -> Faults | None:
 class MockLLM:
     """A fake OpenAI/Anthropic API with latency models, streaming and fault injection.
 
-    ``start()``/``stop()`` (or ``async with``) patch every ``httpx`` client for
-    ``base_url`` through respx; ``httpx_transport()`` and ``httpx2_transport()`` are
-    transports to inject instead; ``serve()`` is a real server on 127.0.0.1.
+    ``start()``/``stop()`` (or ``async with``) make every ``httpx`` and ``httpx2`` client
+    reach the mock for its ``hosts`` (``base_url``'s host, the OpenAI and Anthropic APIs
+    by default), block requests to any other host not in ``allow``, and set the SDKs'
+    environment (``env``) where the test has not set it; ``httpx_transport()`` and
+    ``httpx2_transport()`` are transports to inject instead; ``serve()`` is a real server
+    on 127.0.0.1.
     """
 
     def __init__(
@@ -92,8 +104,20 @@ class MockLLM:
         replies: object = None,
         embedding_dim: int = 16,
         respx_using: str = "httpx",
+        hosts: object = DEFAULT_HOSTS,
+        allow: object = (),
+        env: object = True,
     ) -> None:
+        if not isinstance(base_url, str) or "://" not in base_url:
+            raise MockConfigError(
+                f"base_url={base_url!r} is not accepted; use a URL such as "
+                f"{DEFAULT_BASE_URL!r} or 'https://api.openai.com/v1'."
+            )
         self._base_url = base_url.rstrip("/")
+        own = parse_host(self._base_url, "base_url")
+        self._hosts = HostSet((own, *parse_hosts(hosts, "hosts")))
+        self._allow = HostSet(parse_hosts(allow, "allow"))
+        self._env = EnvPatch(resolve_env(env, self._base_url))
         self._core = MockCore(MockSettings())
         self.configure(
             latency=latency,
@@ -106,7 +130,8 @@ class MockLLM:
             embedding_dim=embedding_dim,
         )
         self._front = HttpxFront(self._core, HTTPX)
-        self._router = MockRouter(self._front, self._base_url, using=respx_using)
+        self._router = MockRouter(self._front, self._hosts, using=respx_using)
+        self._interceptor = Interceptor(self._core, self._hosts, self._allow)
         self._started = False
         self._servers: set[MockServer] = set()
 
@@ -116,6 +141,21 @@ class MockLLM:
     def base_url(self) -> str:
         """Where patched httpx clients reach the mock (OpenAI style, ending in ``/v1``)."""
         return self._base_url
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The mocked hosts as given (``base_url`` first)."""
+        return tuple(p.spec for p in self._hosts.patterns)
+
+    @property
+    def allow(self) -> tuple[str, ...]:
+        """The hosts let through to the network while the mock is active."""
+        return tuple(p.spec for p in self._allow.patterns)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment set while active, where not already set."""
+        return dict(self._env.wanted)
 
     def configure(
         self,
@@ -134,7 +174,8 @@ class MockLLM:
         ``latency`` is the time to a complete (non-streaming) answer; ``ttft`` the time to a
         stream's first token and ``itl`` the gap between tokens (when only ``latency`` is
         set, a stream's first token comes after ``latency``; when only ``ttft``/``itl`` are,
-        a plain answer takes ``ttft + itl * (tokens - 1)``).
+        a plain answer takes ``ttft + itl * (tokens - 1)``). An explicit zero
+        (``latency=0`` or ``Fixed(0)``) means zero; ``None`` means no model.
         """
         current = self._core.settings
         changes: dict[str, Any] = {}
@@ -187,15 +228,21 @@ class MockLLM:
     # -- ways in --------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Patch httpx through respx: requests to ``base_url``'s host reach the mock."""
+        """Intercept httpx (through respx) and httpx2 for the mocked hosts, block other
+        hosts that are not allowed, and set the SDKs' environment where it is unset."""
         if not self._started:
             self._router.start()
+            self._interceptor.start()
+            self._env.apply()
             self._started = True
 
     def stop(self) -> None:
-        """Stop patching and close servers still open; safe to call twice."""
+        """Undo ``start()`` and close servers still open; safe to call twice."""
         if self._started:
+            flush_exporters()
             self._started = False
+            self._env.restore()
+            self._interceptor.stop()
             self._router.stop(quiet=True)
         for server in list(self._servers):
             server.close_now()
@@ -243,9 +290,12 @@ class MockLLM:
         server = MockServer(self._core, host, port)
         url = await server.start()
         self._servers.add(server)
+        own = parse_host(url, "serve()")
+        served(own)  # the guard lets clients reach the mock's own server
         try:
             yield url
         finally:
+            unserved(own)
             self._servers.discard(server)
             await server.close()
 

@@ -207,15 +207,16 @@ LatencyLike = LatencyModel | str | float | None
 
 
 def as_model(value: LatencyLike, param: str) -> LatencyModel | None:
-    """A model from what ``configure()`` accepts; ``None`` and zero mean no delay."""
+    """A model from what ``configure()`` accepts; ``None`` means no model.
+
+    An explicit zero (``0``, ``"0ms"``, ``Fixed(0)``) is kept as ``Fixed(0)``: it means zero,
+    and so overrides what ``ttft``/``itl`` would otherwise give a plain answer.
+    """
     if value is None or isinstance(value, LatencyModel):
-        if isinstance(value, Fixed) and value.value == 0:
-            return None
         return value
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise MockConfigError(
             f"configure({param}={value!r}) is not a latency; use a model such as "
             "Fixed('20ms'), LogNormal('60ms', '300ms'), a duration string or seconds."
         )
-    seconds = parse_duration(value, f"configure({param}=...)")
-    return Fixed(seconds) if seconds > 0 else None
+    return Fixed(parse_duration(value, f"configure({param}=...)"))

@@ -32,6 +32,7 @@ __all__ = [
     "Script",
     "ScriptBook",
     "ToolCall",
+    "chunk_text",
     "default_text",
     "split_tokens",
 ]
@@ -61,6 +62,17 @@ def split_tokens(text: str) -> tuple[str, ...]:
     return pieces
 
 
+#: Characters per streamed piece of tool arguments or JSON output (about two tokens).
+CHUNK = 8
+
+
+def chunk_text(text: str, size: int = CHUNK) -> tuple[str, ...]:
+    """``text`` in pieces of ``size`` characters (at least one piece), each one token."""
+    if len(text) <= size:
+        return (text,)
+    return tuple(text[i : i + size] for i in range(0, len(text), size))
+
+
 @dataclass(frozen=True, slots=True)
 class MockToolCall:
     """A function call the mock model makes: ``MockToolCall("get_weather", {"city": "Paris"})``.
@@ -78,6 +90,11 @@ class MockToolCall:
         if isinstance(self.arguments, str):
             return self.arguments
         return json.dumps(dict(self.arguments), separators=(",", ":"))
+
+    @property
+    def argument_pieces(self) -> tuple[str, ...]:
+        """The arguments as streamed: several pieces, one token each."""
+        return chunk_text(self.arguments_json)
 
 
 ToolCall = MockToolCall
@@ -122,9 +139,16 @@ class LLMRequest:
         """The requested model name."""
         return str(self.body.get("model", ""))
 
-    @property
+    @cached_property
     def messages(self) -> list[Mapping[str, Any]]:
-        """The chat messages (empty for embeddings)."""
+        """The conversation as chat messages (empty for embeddings).
+
+        A Responses API ``input`` is read the same way: a string is one user message,
+        ``function_call_output`` items are ``tool`` messages, ``function_call`` items
+        assistant messages.
+        """
+        if "input" in self.body and "messages" not in self.body:
+            return responses_messages(self.body.get("input"))
         messages = self.body.get("messages")
         return list(messages) if isinstance(messages, list) else []
 
@@ -151,6 +175,26 @@ class LLMRequest:
         return f"LLMRequest({self.endpoint!r}, last_user_message={self.last_user_message!r})"
 
 
+def responses_messages(items: object) -> list[Mapping[str, Any]]:
+    """A Responses API ``input`` as chat-style messages."""
+    if isinstance(items, str):
+        return [{"role": "user", "content": items}]
+    if not isinstance(items, list):
+        return []
+    messages: list[Mapping[str, Any]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        if kind == "function_call_output":
+            messages.append({"role": "tool", "content": item.get("output")})
+        elif kind == "function_call":
+            messages.append({"role": "assistant", "content": None, "tool_call": item})
+        elif "role" in item:
+            messages.append(item)
+    return messages
+
+
 def _has_tool_result(content: object) -> bool:
     return isinstance(content, list) and any(
         isinstance(part, dict) and part.get("type") == "tool_result" for part in content
@@ -166,6 +210,15 @@ def content_text(content: object) -> str:
             str(part.get("text", "")) for part in content if isinstance(part, dict)
         ).strip()
     return ""
+
+
+def responses_input_text(body: Mapping[str, Any]) -> int:
+    """Characters of a Responses request's instructions and input (for its token count)."""
+    chars = len(content_text(body.get("instructions")))
+    for message in responses_messages(body.get("input")):
+        content = message.get("content")
+        chars += len(content) if isinstance(content, str) else len(content_text(content))
+    return chars
 
 
 Matcher = str | Callable[[LLMRequest], bool] | None

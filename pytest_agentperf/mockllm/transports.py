@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -20,6 +20,7 @@ from respx.models import AllMockedAssertionError, PassThrough
 
 from pytest_agentperf.mockllm.core import Incoming, MockCore, Plan
 from pytest_agentperf.mockllm.faults import CONNECTION_ERROR, TIMEOUT
+from pytest_agentperf.mockllm.hosts import HostSet
 
 __all__ = ["Flavour", "HttpxFront", "MockRouter", "MockTransport", "PlanStreamMixin"]
 
@@ -27,6 +28,7 @@ _MESSAGES = {
     TIMEOUT: "The read operation timed out (emulated by the mock LLM).",
     CONNECTION_ERROR: "Connection refused (injected by the mock LLM).",
 }
+_HEADER_SETS = 4096
 _DISCONNECT = "peer closed connection without sending complete message body (mock LLM)"
 
 
@@ -40,6 +42,22 @@ class Flavour:
     read_timeout: Callable[..., Exception]
     connect_error: Callable[..., Exception]
     protocol_error: Callable[..., Exception]
+    headers_class: Callable[..., Any]
+    _headers: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def headers(self, pairs: Any) -> Any:
+        """``pairs`` as the library's ``Headers``, built once per distinct set.
+
+        A response copies the ``Headers`` it is given, which costs a third of normalising
+        the pairs again on every answer; the set of distinct header lists is small (they
+        differ by content-length), and bounded here.
+        """
+        built = self._headers.get(pairs)
+        if built is None:
+            if len(self._headers) >= _HEADER_SETS:
+                self._headers.clear()
+            built = self._headers[pairs] = self.headers_class(pairs)
+        return built
 
     def error(self, fault: str | None, request: Any) -> Exception:
         """The client's own exception for ``fault``."""
@@ -112,7 +130,11 @@ HTTPX = Flavour(
     read_timeout=httpx.ReadTimeout,
     connect_error=httpx.ConnectError,
     protocol_error=httpx.RemoteProtocolError,
+    headers_class=httpx.Headers,
 )
+
+
+_running_loop = asyncio.get_running_loop
 
 
 def _read_timeout(request: Any) -> float | None:
@@ -135,13 +157,25 @@ class HttpxFront:
 
     async def respond(self, request: Any) -> Any:
         """The response to an httpx/httpx2 request, after the planned delay."""
-        loop = asyncio.get_running_loop()
+        loop = _running_loop()
         arrival = loop.time()
-        body = await request.aread()
-        plan = self.core.plan(self._incoming(request, body), arrival)
+        try:  # a body built from json=/content= is already read: skip a coroutine
+            body = request.content
+        except Exception:  # a streamed body (RequestNotRead)
+            body = await request.aread()
+        timeout = request.extensions.get("timeout")
+        incoming = Incoming(
+            request.method,
+            request.url.path,
+            body,
+            request.headers,
+            timeout.get("read") if timeout else None,
+        )
+        plan = self.core.plan(incoming, arrival)
         if plan.segments is not None:
             stream = self.flavour.stream(self, plan, arrival, loop, request)
-            return self.flavour.response(plan.status, headers=plan.headers, stream=stream)
+            headers = self.flavour.headers(plan.headers)
+            return self.flavour.response(plan.status, headers=headers, stream=stream)
         try:
             if plan.fault is not None:
                 await sleep_until(arrival + plan.fault_at, loop)
@@ -155,7 +189,8 @@ class HttpxFront:
     def _complete(self, plan: Plan, body: bytes) -> Any:
         # stream= rather than content=, which re-encodes; plain plans carry content-length
         flavour = self.flavour
-        return flavour.response(plan.status, headers=plan.headers, stream=flavour.bytestream(body))
+        headers = flavour.headers(plan.headers)
+        return flavour.response(plan.status, headers=headers, stream=flavour.bytestream(body))
 
     def respond_sync(self, request: Any) -> Any:
         """The same for a blocking client: sleeps the thread, returns the body at once."""
@@ -178,6 +213,8 @@ class MockTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, front: HttpxFront) -> None:
         self._respond = front.respond
+        # the client awaits the front directly: one coroutine less per request
+        self.handle_async_request = front.respond  # type: ignore[method-assign]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response: httpx.Response = await self._respond(request)
@@ -188,32 +225,35 @@ _ORIGIN = respx.Route()
 
 
 class MockRouter(respx.MockRouter):
-    """A respx router that hands requests for ``base_url``'s host straight to the mock.
+    """A respx router that hands requests for the mocked hosts straight to the mock.
 
     It skips respx's route matching and call recording: no per-call history (memory stays
-    bounded) and no per-route cost. Requests to other hosts go to the next router, or
-    through to the network when this router is the last one.
+    bounded) and no per-route cost. Requests to other hosts go to the next router, or,
+    when this router is the last one, on to the client's own transport -- where the
+    network guard (``intercept.py``) refuses any host that is not allowed.
     """
 
-    def __init__(self, front: HttpxFront, base_url: str, using: str = "httpx") -> None:
+    def __init__(self, front: HttpxFront, hosts: HostSet, using: str = "httpx") -> None:
         super().__init__(assert_all_called=False, assert_all_mocked=True, using=using)
         self._front = front
-        self._netloc = httpx.URL(base_url).netloc
+        self._hosts = hosts
 
     def _not_mine(self, request: httpx.Request) -> Exception:
         routers = self.Mocker.routers if self.Mocker else []
         if routers and routers[-1] is self:
-            return PassThrough("not the mock LLM's host", request=request, origin=_ORIGIN)
+            return PassThrough("not a mocked host", request=request, origin=_ORIGIN)
         return AllMockedAssertionError(f"RESPX: {request!r} not mocked!")
 
     async def async_handler(self, request: httpx.Request) -> httpx.Response:
-        if request.url.netloc != self._netloc:
+        url = request.url
+        if not self._hosts.match(url.host, url.port):
             raise self._not_mine(request)
         response: httpx.Response = await self._front.respond(request)
         return response
 
     def handler(self, request: httpx.Request) -> httpx.Response:
-        if request.url.netloc != self._netloc:
+        url = request.url
+        if not self._hosts.match(url.host, url.port):
             raise self._not_mine(request)
         response: httpx.Response = self._front.respond_sync(request)
         return response

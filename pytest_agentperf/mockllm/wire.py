@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
 
-from pytest_agentperf.mockllm.replies import ToolCall, content_text, default_text
+from pytest_agentperf.mockllm.replies import (
+    ToolCall,
+    chunk_text,
+    content_text,
+    default_text,
+    responses_input_text,
+)
 from pytest_agentperf.mockllm.sse import DONE, data_event, named_event
 
 __all__ = [
@@ -26,6 +32,8 @@ __all__ = [
     "EMBEDDINGS",
     "MESSAGES",
     "OPENAI",
+    "RESPONSES",
+    "TELEMETRY",
     "StreamParts",
     "chat_body",
     "chat_stream",
@@ -41,7 +49,12 @@ ANTHROPIC: Final = "anthropic"
 CHAT: Final = "/v1/chat/completions"
 MESSAGES: Final = "/v1/messages"
 EMBEDDINGS: Final = "/v1/embeddings"
-_CREATED: Final = 1_700_000_000
+RESPONSES: Final = "/v1/responses"
+#: The OpenAI Agents SDK's trace export: answered at once, counted apart from LLM calls.
+TELEMETRY: Final = "/v1/traces/ingest"
+ENDPOINTS: Final = (CHAT, RESPONSES, EMBEDDINGS, MESSAGES)
+CREATED: Final = 1_700_000_000
+_CREATED: Final = CREATED
 _ROUTES: Final = {
     "/v1/chat/completions": CHAT,
     "/chat/completions": CHAT,
@@ -49,20 +62,29 @@ _ROUTES: Final = {
     "/messages": MESSAGES,
     "/v1/embeddings": EMBEDDINGS,
     "/embeddings": EMBEDDINGS,
+    "/v1/responses": RESPONSES,
+    "/responses": RESPONSES,
+    "/v1/traces/ingest": TELEMETRY,
+    "/traces/ingest": TELEMETRY,
 }
+_SUFFIXES: Final = ("/chat/completions", "/messages", "/embeddings", "/responses", "/traces/ingest")
 _FINISH: Final = {
     OPENAI: {"stop": "stop", "length": "length", "tool_calls": "tool_calls"},
     ANTHROPIC: {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"},
 }
 
 json_str = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_FINISH_JSON: Final = {
+    provider: {reason: json_str(value) for reason, value in table.items()}
+    for provider, table in _FINISH.items()
+}
 
 
 def endpoint_for(path: str) -> str | None:
     """The endpoint a path names, with or without ``/v1`` (or doubled); None if unknown."""
     endpoint = _ROUTES.get(path)
     if endpoint is None:
-        for suffix in ("/chat/completions", "/messages", "/embeddings"):
+        for suffix in _SUFFIXES:
             if path.endswith(suffix):
                 return _ROUTES[suffix]
     return endpoint
@@ -77,6 +99,8 @@ def provider_of(endpoint: str | None, anthropic_headers: bool) -> str:
 
 def input_tokens(body: Mapping[str, Any]) -> int:
     """An estimate of the prompt's tokens: about four characters each."""
+    if "input" in body and "messages" not in body:
+        return responses_input_text(body) // 4 + 1
     chars = len(content_text(body.get("system")))
     messages = body.get("messages")
     if isinstance(messages, list):
@@ -135,7 +159,7 @@ def chat_body(
         text_json = _default_text_json(pieces)
     else:
         text_json = json_str("".join(pieces)) if pieces else "null"
-    reason = json_str(_FINISH[provider][finish])
+    reason = _FINISH_JSON[provider][finish]
     if provider == ANTHROPIC:
         return _anthropic_body(model_json, text_json, tool_calls, reason, usage)
     calls = ""
@@ -209,7 +233,7 @@ def chat_stream(
     include_usage: bool,
 ) -> StreamParts:
     """The streamed answer. ``pieces`` as an int means default text (cached chunks)."""
-    reason = json_str(_FINISH[provider][finish])
+    reason = _FINISH_JSON[provider][finish]
     if provider == ANTHROPIC:
         return _anthropic_stream(model_json, pieces, tool_calls, reason, usage)
     if isinstance(pieces, int):
@@ -217,10 +241,9 @@ def chat_stream(
     else:
         tokens = [_openai_chunk(model_json, json_str({"content": p})) for p in pieces]
     if tool_calls:
-        tokens = [
-            *tokens,
-            *(_openai_tool_chunk(model_json, i, c) for i, c in enumerate(tool_calls)),
-        ]
+        tokens = [*tokens]
+        for index, call in enumerate(tool_calls):
+            tokens += _openai_tool_chunks(model_json, index, call)
     tail = _openai_chunk(model_json, "{}", reason)
     if include_usage:
         n_in, n_out = usage
@@ -241,10 +264,17 @@ def _openai_chunk(model_json: str, delta_json: str, reason: str = "null") -> byt
     )
 
 
-def _openai_tool_chunk(model_json: str, index: int, call: ToolCall) -> bytes:
+def _openai_tool_chunks(model_json: str, index: int, call: ToolCall) -> list[bytes]:
+    """A tool call streamed as the APIs do: id and name first, then argument pieces."""
+    pieces = call.argument_pieces
     tool = _openai_tool(index, call)
     tool["index"] = index
-    return _openai_chunk(model_json, json_str({"tool_calls": [tool]}))
+    tool["function"]["arguments"] = pieces[0]
+    chunks = [_openai_chunk(model_json, json_str({"tool_calls": [tool]}))]
+    for piece in pieces[1:]:
+        delta = {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
+        chunks.append(_openai_chunk(model_json, json_str(delta)))
+    return chunks
 
 
 @lru_cache(maxsize=256)
@@ -279,17 +309,18 @@ def _block_stop(index: int) -> bytes:
 _PING: Final = named_event("ping", '{"type":"ping"}')
 
 
-def _anthropic_tool_chunk(index: int, call: ToolCall, has_previous: bool) -> bytes:
+def _anthropic_tool_chunks(index: int, call: ToolCall, has_previous: bool) -> list[bytes]:
+    """A tool_use block: its start with the first piece of input JSON, then the others."""
     tool = _anthropic_tool(index, call)
     start = {"type": "tool_use", "id": tool["id"], "name": call.name, "input": {}}
-    delta = {"type": "input_json_delta", "partial_json": json_str(tool["input"])}
-    payload = {"type": "content_block_delta", "index": index, "delta": delta}
+    chunks = []
+    for piece in chunk_text(json_str(tool["input"])):
+        delta = {"type": "input_json_delta", "partial_json": piece}
+        payload = {"type": "content_block_delta", "index": index, "delta": delta}
+        chunks.append(named_event("content_block_delta", json_str(payload)))
     previous = _block_stop(index - 1) if has_previous else b""
-    return (
-        previous
-        + _block_start(index, json_str(start))
-        + named_event("content_block_delta", json_str(payload))
-    )
+    chunks[0] = previous + _block_start(index, json_str(start)) + chunks[0]
+    return chunks
 
 
 def _anthropic_stream(
@@ -316,13 +347,9 @@ def _anthropic_stream(
         tokens = [_text_delta(p) for p in pieces]
     first = 1 if has_text else 0
     if tool_calls:
-        tokens = [
-            *tokens,
-            *(
-                _anthropic_tool_chunk(first + i, c, has_text or i > 0)
-                for i, c in enumerate(tool_calls)
-            ),
-        ]
+        tokens = [*tokens]
+        for i, call in enumerate(tool_calls):
+            tokens += _anthropic_tool_chunks(first + i, call, has_text or i > 0)
     last_block = first + len(tool_calls) - 1
     tail = (
         _block_stop(last_block)

@@ -5,6 +5,10 @@
 :data:`pytest_agentperf.metrics.METRICS` (its ``marker``); unknown keywords and positional
 arguments are rejected with a message naming the test, the marker, the keyword and what is
 accepted. ``budget(p95="150ms", ...)`` is sugar that expands to those markers.
+
+``mock_llm(hosts=, allow=, env=, base_url=)`` configures the ``mock_llm`` fixture for one
+test (or a module or class, through ``pytestmark``); :func:`mock_options` merges it with the
+suite's options and checks it.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from pytest_agentperf.errors import BudgetConfigError
+from pytest_agentperf.errors import BudgetConfigError, MockConfigError
 from pytest_agentperf.metrics import MARKER_HELP, METRICS, lookup, marker_keywords
+from pytest_agentperf.plugin.settings import MockOptions
 from pytest_agentperf.verdict.budgets import Budget, parse_budget
 
 __all__ = [
@@ -27,6 +32,7 @@ __all__ = [
     "BudgetMarks",
     "PerfSpec",
     "budget",
+    "mock_options",
     "parse_item",
 ]
 
@@ -35,9 +41,13 @@ BUDGET_MARKERS: dict[str, dict[str, str]] = marker_keywords()
 PERF_MARKERS = ("agentperf", *BUDGET_MARKERS)
 BUDGET_ON_DEFAULT = "all"
 
+MOCK_KEYWORDS = ("hosts", "allow", "env", "base_url")
 MARKER_LINES = (
     "agentperf(budget_on='all'): a performance test; runs only with --agentperf. "
     "budget_on: the results budgets apply to: 'all' (default), 'last', or a result name.",
+    "mock_llm(hosts=None, allow=None, env=None, base_url=None): configure the mock_llm "
+    "fixture: more hosts to mock (a provider name, URL or host[:port]), hosts to let through "
+    "to the network, environment changes ({NAME: value or None}) and its base URL.",
     *(
         f"{marker}({', '.join(f'{k}=...' for k in keywords)}): "
         f"{MARKER_HELP.get(marker, 'fail when a figure misses its limit')}; implies agentperf."
@@ -157,3 +167,46 @@ def budget(**limits: str | float) -> BudgetMarks:
         marker, keyword = metric.marker if metric is not None and metric.marker else ("", "")
         grouped.setdefault(marker, {})[keyword] = value
     return BudgetMarks(getattr(pytest.mark, name)(**kwargs) for name, kwargs in grouped.items())
+
+
+# -- mock_llm(...) --------------------------------------------------------------------------
+
+
+def _as_list(value: object, where: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise MockConfigError(f"{where}={value!r} must be a host or a list of hosts (strings).")
+
+
+def mock_options(item: pytest.Item, suite: MockOptions) -> MockOptions:
+    """The options of ``item``'s mock: the suite's, then its ``mock_llm`` markers (closest wins).
+
+    Hosts and allowed hosts add up; ``env`` entries and ``base_url`` of a closer marker win.
+    Raises :class:`MockConfigError` naming the test, the marker and the keyword.
+    """
+    hosts, allow = list(suite.hosts), list(suite.allow)
+    env: dict[str, str | None] = dict(suite.env)
+    base_url = suite.base_url
+    for mark in reversed(closest_first(item, "mock_llm")):  # farthest first, closest last
+        where = f"{item.nodeid}: @pytest.mark.mock_llm"
+        try:
+            _check_signature(item.nodeid, mark, list(MOCK_KEYWORDS))
+        except BudgetConfigError as exc:
+            raise MockConfigError(str(exc)) from None
+        kwargs = mark.kwargs
+        if kwargs.get("hosts") is not None:
+            hosts += _as_list(kwargs["hosts"], f"{where}(hosts)")
+        if kwargs.get("allow") is not None:
+            allow += _as_list(kwargs["allow"], f"{where}(allow)")
+        if kwargs.get("env") is not None:
+            if not isinstance(kwargs["env"], Mapping):
+                raise MockConfigError(
+                    f"{where}(env={kwargs['env']!r}) must be a mapping of names to values "
+                    "(None: do not set that variable)."
+                )
+            env.update(kwargs["env"])
+        if kwargs.get("base_url") is not None:
+            base_url = kwargs["base_url"]
+    return MockOptions(tuple(hosts), tuple(allow), env, base_url)

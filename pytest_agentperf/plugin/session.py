@@ -321,7 +321,7 @@ class AgentPerfSession:
             tr.write_line("agentperf: the run fails: a requested output was not written.", red=True)
 
     def _recommendations(self, records: list[TestRecord]) -> list[str]:
-        texts = recommend((r.nodeid, r.results) for r in records)
+        texts = recommend((r.nodeid, r.results, r.figures) for r in records)
         for extra in self.config.hook.pytest_agentperf_recommendations(records=records):
             texts.extend(extra or ())
         return list(dict.fromkeys(texts))

@@ -19,12 +19,27 @@ from typing import Any
 
 import pytest
 
-from pytest_agentperf.errors import BaselineError, BudgetConfigError, CompareExprError
+from pytest_agentperf.errors import (
+    BaselineError,
+    BudgetConfigError,
+    CompareExprError,
+    MockConfigError,
+)
 from pytest_agentperf.files import unwritable_reason
+from pytest_agentperf.mockllm import DEFAULT_BASE_URL
+from pytest_agentperf.mockllm.hosts import parse_host, parse_hosts, resolve_env
 from pytest_agentperf.verdict.budgets import Budget, Source, parse_budget
 from pytest_agentperf.verdict.store import baseline_store
 
-__all__ = ["OPTIONS", "SETTINGS_KEY", "Settings", "add_options", "load_settings"]
+__all__ = [
+    "OPTIONS",
+    "SETTINGS_KEY",
+    "MockOptions",
+    "Settings",
+    "add_options",
+    "load_settings",
+    "parse_env_lines",
+]
 
 AGENTPERF_DESC = "run performance tests (marked agentperf or carrying a budget marker)"
 JSON_DESC = "write the results document (JSON) to PATH, plus PATH.gab-{bigger,smaller}.json"
@@ -35,6 +50,19 @@ COMPARE_FAIL_DESC = "fail a test that regressed beyond EXPR, e.g. 'p95:10%,throu
 SCALE_DESC = "multiply task counts and durations by FACTOR (e.g. 0.25 for quick PR runs)"
 SEED_DESC = "seed for the mock LLM and the workload generators (reproducible runs)"
 BUDGET_DESC = "suite-wide default budget METRIC=LIMIT, e.g. 'p95=<=200ms' (repeatable)"
+MOCK_HOST_DESC = (
+    "a host the mock_llm fixture also answers for, beside OpenAI's and Anthropic's: a provider "
+    "name (azure, openrouter...), a URL or host[:port] (repeatable)"
+)
+MOCK_ALLOW_DESC = (
+    "a host mock_llm lets through to the network, e.g. a real local service: a URL or "
+    "host[:port] (repeatable); any other unmocked host is blocked"
+)
+MOCK_ENV_DESC = (
+    "an environment variable mock_llm sets for each test where unset, NAME=VALUE ({base_url} "
+    "and {root} are the mock's URLs; NAME= stops a default from being set) (repeatable)"
+)
+MOCK_BASE_URL_DESC = "the mock_llm fixture's base URL (default http://127.0.0.1:9/v1)"
 
 # (flag, ini name, ini type, metavar, help); ini names are the dests.
 OPTIONS: tuple[tuple[str, str, str, str | None, str], ...] = (
@@ -47,6 +75,10 @@ OPTIONS: tuple[tuple[str, str, str, str | None, str], ...] = (
     ("--agentperf-scale", "agentperf_scale", "string", "FACTOR", SCALE_DESC),
     ("--agentperf-seed", "agentperf_seed", "string", "N", SEED_DESC),
     ("--agentperf-budget", "agentperf_budgets", "linelist", "METRIC=LIMIT", BUDGET_DESC),
+    ("--mock-llm-host", "mock_llm_hosts", "linelist", "HOST", MOCK_HOST_DESC),
+    ("--mock-llm-allow", "mock_llm_allow", "linelist", "HOST", MOCK_ALLOW_DESC),
+    ("--mock-llm-env", "mock_llm_env", "linelist", "NAME=VALUE", MOCK_ENV_DESC),
+    ("--mock-llm-base-url", "mock_llm_base_url", "string", "URL", MOCK_BASE_URL_DESC),
 )
 PYPROJECT_KEYS = ("budgets",)
 LATEST = "latest"
@@ -73,6 +105,20 @@ def add_options(parser: pytest.Parser) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class MockOptions:
+    """How the ``mock_llm`` fixture builds its mock, before a test's ``mock_llm`` marker.
+
+    ``hosts`` are mocked beside the defaults (OpenAI, Anthropic, ``base_url``); ``env``
+    changes the default environment (``None``: do not set that variable).
+    """
+
+    hosts: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    env: Mapping[str, str | None] = field(default_factory=dict)
+    base_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the plugin reads from the command line, ini and pyproject."""
 
@@ -86,6 +132,7 @@ class Settings:
     seed: int | None = None
     cli_budgets: Mapping[str, Budget] = field(default_factory=dict)
     ini_budgets: Mapping[str, Budget] = field(default_factory=dict)
+    mock: MockOptions = field(default_factory=MockOptions)
     #: Where each output setting came from (``agentperf_json`` -> ``--agentperf-json`` or
     #: ``ini option 'agentperf_json'``), for messages about writing it.
     origins: Mapping[str, str] = field(default_factory=dict)
@@ -239,6 +286,44 @@ def _file_budgets(config: pytest.Config) -> dict[str, Budget]:
     return {**pyproject, **ini}
 
 
+def parse_env_lines(lines: Sequence[str], origin: str) -> dict[str, str | None]:
+    """``NAME=VALUE`` lines as a mapping; ``NAME=`` (nothing after ``=``) is ``None``."""
+    env: dict[str, str | None] = {}
+    for line in lines:
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip():
+            raise MockConfigError(
+                f"{origin}: {line!r} is not NAME=VALUE; use e.g. "
+                "'OPENAI_BASE_URL={base_url}', or 'OPENAI_API_BASE=' to not set a default."
+            )
+        env[name.strip()] = value.strip() or None
+    return env
+
+
+def _mock_options(config: pytest.Config) -> MockOptions:
+    """The ``mock_llm`` options, each checked now (a bad one stops the run before any test)."""
+    hosts, hosts_origin = _option(config, "mock_llm_hosts")
+    allow, allow_origin = _option(config, "mock_llm_allow")
+    env_lines, env_origin = _option(config, "mock_llm_env")
+    base_url, base_origin = _option(config, "mock_llm_base_url")
+    try:
+        parse_hosts(hosts or [], hosts_origin)
+        parse_hosts(allow or [], allow_origin)
+        env = parse_env_lines(env_lines or [], env_origin)
+        resolve_env(env, DEFAULT_BASE_URL)
+        if base_url and "://" not in str(base_url):
+            raise MockConfigError(
+                f"{base_origin}={base_url!r} is not accepted; use a URL such as "
+                f"{DEFAULT_BASE_URL!r}."
+            )
+        if base_url:
+            parse_host(str(base_url), base_origin)
+    except MockConfigError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    url = str(base_url) if base_url else None
+    return MockOptions(tuple(hosts or ()), tuple(allow or ()), env, url)
+
+
 def _outputs(config: pytest.Config, enabled: bool) -> tuple[Path | None, Path | None, str | None]:
     """``--agentperf-json``, ``--agentperf-html`` and ``--agentperf-save``, checked now.
 
@@ -293,5 +378,6 @@ def load_settings(config: pytest.Config) -> Settings:
         seed=_seed(config),
         cli_budgets=cli,
         ini_budgets=files,
+        mock=_mock_options(config),
         origins={dest: _option(config, dest)[1] for dest in OUTPUTS},
     )

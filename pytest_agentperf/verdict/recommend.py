@@ -3,16 +3,23 @@
 Each rule looks at one result and says something only when the numbers warrant it, quoting
 the numbers. Conftests and plugins add their own through the
 ``pytest_agentperf_recommendations`` hook; these are the built-in ones.
+
+Failures are explained from the mock LLM's evidence when the test noted it (the
+``mock_llm`` fixture does, as ``mock_*`` figures, when something went wrong): the mock was
+never reached, requests were blocked or hit unknown routes, the mock rejected them, or no
+fault was injected so the errors are the agent's own. Only failures that the mock injected
+lead to advice on retries and circuit breakers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from pytest_agentperf.result import PerfResult
 from pytest_agentperf.units import format_bytes, format_duration, format_fraction, format_rate
 
-__all__ = ["RULES", "RecommendationRule", "recommend"]
+__all__ = ["RULES", "RecommendationRule", "explain_failures", "recommend"]
 
 #: A rule: (test name, result) -> a recommendation quoting the figures, or None.
 RecommendationRule = Callable[[str, PerfResult], str | None]
@@ -49,14 +56,75 @@ def _tail(test: str, r: PerfResult) -> str | None:
 
 
 def _errors(test: str, r: PerfResult) -> str | None:
+    """Failures without the mock's evidence: say what failed, not why."""
     if not r.failed:
         return None
+    return f"{_failed(test, r)}; see the test's errors for the cause."
+
+
+def _failed(test: str, r: PerfResult) -> str:
     kind, count = max(r.errors.items(), key=lambda kv: kv[1]) if r.errors else ("errors", r.failed)
     return (
         f"{test}: {format_fraction(r.error_rate)} of tasks failed ({r.failed} of {r.total}), "
-        f"mostly {kind} ({count}); check retry and circuit-breaker settings against the "
-        "fault rate."
+        f"mostly {kind} ({count})"
     )
+
+
+_SERVED = "/v1/chat/completions, /v1/responses, /v1/embeddings and /v1/messages"
+_CONNECTION = ("connect", "connection", "refused")
+
+
+def explain_failures(test: str, r: PerfResult, mock: Mapping[str, Any]) -> str | None:
+    """Failures explained from the mock's evidence (``mock_*`` figures), the likeliest first."""
+    if not r.failed:
+        return None
+    head = _failed(test, r)
+    calls = int(mock.get("mock_calls", 0))
+    if calls == 0 and mock.get("mock_blocked"):
+        return (
+            f"{head}: the agent never reached the mock LLM; its requests went to "
+            f"{mock['mock_blocked']}, which the mock blocked (not a mocked host). Point the "
+            "agent at mock_llm.base_url or a provider's default host, or mock that host "
+            "(@pytest.mark.mock_llm(hosts=[...]) or --mock-llm-host)."
+        )
+    if calls == 0:
+        return (
+            f"{head}: the mock LLM received no calls{_refused(r)}. The agent's client is not "
+            "one the mock intercepts (httpx, httpx2 and the SDKs and frameworks built on them "
+            "are; aiohttp, requests and gRPC are not) or it calls a server that is not running; "
+            "give it an httpx/httpx2 client or point it at mock_llm.serve()."
+        )
+    if mock.get("mock_not_found"):
+        return (
+            f"{head}: requests hit routes the mock LLM does not serve: {mock['mock_not_found']}. "
+            f"It serves {_SERVED}; check the agent's base URL and API."
+        )
+    if mock.get("mock_blocked"):
+        return (
+            f"{head}: the agent also called unmocked hosts, which the mock blocked: "
+            f"{mock['mock_blocked']}. Mock them (hosts) or let them through (allow)."
+        )
+    if mock.get("mock_rejected"):
+        return (
+            f"{head}: the mock LLM rejected {mock['mock_rejected']} request(s) as bad (4xx); "
+            "its error messages (in the test's errors) name the field."
+        )
+    if not int(mock.get("mock_faults", 0)):
+        return (
+            f"{head}: the mock LLM injected no faults, so these are the agent's own errors "
+            "(or its timeouts); see the test's errors for the cause."
+        )
+    return (
+        f"{head}; the mock injected {mock['mock_faults']} fault(s): check retry and "
+        "circuit-breaker settings against the fault rate."
+    )
+
+
+def _refused(r: PerfResult) -> str:
+    kinds = " ".join(r.errors).lower()
+    if any(word in kinds for word in _CONNECTION):
+        return " (the errors are connection failures: nothing answered)"
+    return ""
 
 
 def _late(test: str, r: PerfResult) -> str | None:
@@ -93,13 +161,26 @@ def _nothing(test: str, r: PerfResult) -> str | None:
 RULES: tuple[RecommendationRule, ...] = (_nothing, _efficiency, _tail, _errors, _late, _memory)
 
 
-def recommend(records: Iterable[tuple[str, Iterable[PerfResult]]]) -> list[str]:
-    """Recommendations for ``(test name, results)`` pairs, in test order, without repeats."""
+Record = tuple[str, Iterable[PerfResult]] | tuple[str, Iterable[PerfResult], Mapping[str, Any]]
+
+
+def recommend(records: Iterable[Record]) -> list[str]:
+    """Recommendations for ``(test name, results[, figures])``, in test order, without repeats.
+
+    With the mock's evidence among the figures (``mock_calls``...), failures are explained
+    by :func:`explain_failures` instead of the generic rule.
+    """
     seen: dict[str, None] = {}
-    for test, results in records:
+    for record in records:
+        test, results = record[0], record[1]
+        figures: Mapping[str, Any] = record[2] if len(record) > 2 else {}
+        mock = {k: v for k, v in figures.items() if k.startswith("mock_")}
         for result in results:
             for rule in RULES:
-                text = rule(test, result)
+                if mock and rule is _errors:
+                    text = explain_failures(test, result, mock)
+                else:
+                    text = rule(test, result)
                 if text is not None:
                     seen.setdefault(text)
     return list(seen)

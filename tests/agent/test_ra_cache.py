@@ -116,3 +116,18 @@ async def test_size_is_bounded() -> None:
     for key in range(10):
         await c.get_or_load(key, load)
     assert len(backend) == 3
+
+
+@pytest.mark.asyncio
+async def test_a_hit_makes_an_entry_the_most_recently_used() -> None:
+    backend: MemoryCacheBackend[str] = MemoryCacheBackend(2, 10.0, clock=FakeClock())
+    await backend.set("a", "A")
+    await backend.set("b", "B")
+    assert await backend.get("a") == "A"  # "b" is now the least recently used
+    await backend.set("c", "C")
+    assert [await backend.get(k) for k in ("a", "b", "c")] == ["A", None, "C"]
+
+
+def test_a_memory_backend_needs_room_for_one_entry() -> None:
+    with pytest.raises(ValueError, match="max_size"):
+        MemoryCacheBackend(0, 10.0)

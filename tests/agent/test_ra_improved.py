@@ -347,8 +347,10 @@ async def test_attempt_and_task_timeouts_cancel_the_request_and_leave_nothing_be
 
 
 @pytest.mark.asyncio
-async def test_cancellations_under_pool_contention_leave_the_pool_usable() -> None:
-    # Regression test for httpcore's slot leak on cancellation (see reference_agent.poolfix).
+@pytest.mark.parametrize("backend", ["aiohttp", "httpx"])
+async def test_cancellations_under_pool_contention_leave_the_pool_usable(backend: str) -> None:
+    # Regression test for httpcore's slot leak on cancellation (see pool_reaper), and the
+    # same for the aiohttp pool, whose slots are a semaphore released on every path.
     release = asyncio.Event()
 
     async def hold(prompt: str) -> None:
@@ -363,6 +365,7 @@ async def test_cancellations_under_pool_contention_leave_the_pool_usable() -> No
             request_timeout=2.0,
             retry_attempts=1,
             resource_sample_interval=None,
+            http_backend=backend,
         )
         async with agent:
             for round_ in range(3):
@@ -373,8 +376,11 @@ async def test_cancellations_under_pool_contention_leave_the_pool_usable() -> No
                 after = await asyncio.gather(*[agent.run(f"ok-{round_}-{i}") for i in range(8)])
                 assert {r.status for r in held_results} == {TaskStatus.TIMED_OUT}
                 assert [r.value for r in after] == [f"echo:ok-{round_}-{i}" for i in range(8)]
-            pool = agent.llm.client._transport._pool  # type: ignore[attr-defined]
-            assert len(pool.connections) <= 2
+            transport = agent.llm.client._transport  # type: ignore[attr-defined]
+            if backend == "httpx":
+                assert len(transport._pool.connections) <= 2
+            else:
+                assert transport.in_use == 0  # every slot came back
         release.set()
 
 
@@ -394,3 +400,44 @@ async def test_pooled_client_reuses_connections() -> None:
 def test_last_prompt_helper() -> None:
     request = httpx.Request("POST", BASE_URL, json={"messages": [{"content": "z"}]})
     assert last_prompt(request) == "z"
+
+
+@pytest.mark.asyncio
+async def test_sampled_requests_are_not_cached_unless_asked() -> None:
+    def sampled(t: float) -> dict[str, Any]:
+        return {"prompt": "same", "temperature": t}
+
+    handler = Recorder()
+    async with agent_for(handler) as agent:
+        for _ in range(3):
+            await agent.run(sampled(0.7))
+        await agent.run(sampled(0))
+        await agent.run(sampled(0))
+        stats = agent.statistics()
+    assert len(handler.requests) == 3 + 1  # every sampled one, one deterministic
+    assert (stats.cache_misses, stats.cache_hits) == (1, 1)
+    opted_in = Recorder()
+    async with agent_for(opted_in, cache_sampled=True) as agent:
+        for _ in range(3):
+            await agent.run(sampled(0.7))
+    assert len(opted_in.requests) == 1
+
+
+@pytest.mark.asyncio
+async def test_the_cache_key_ignores_option_order_and_stream() -> None:
+    handler = Recorder(lambda request: sse(["x"]) if b'"stream"' in request.content else reply("x"))
+    async with agent_for(handler) as agent:
+        await agent.run({"prompt": "q", "max_tokens": 5, "top_p": 1})
+        await agent.run({"top_p": 1, "max_tokens": 5, "prompt": "q"})
+        await agent.run({"prompt": "q", "max_tokens": 5, "top_p": 1, "stream": True})
+        await agent.run({"prompt": "q", "max_tokens": 6, "top_p": 1})
+    assert len(handler.requests) == 2
+
+
+@pytest.mark.asyncio
+async def test_options_with_integer_keys_are_sent_as_json_does() -> None:
+    handler = Recorder()
+    async with agent_for(handler) as agent:
+        result = await agent.run({"prompt": "q", "logit_bias": {50256: -100}})
+    assert result.ok, result.error
+    assert json.loads(handler.requests[0].content)["logit_bias"] == {"50256": -100}

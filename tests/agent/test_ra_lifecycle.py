@@ -266,34 +266,111 @@ async def test_stop_without_drain_cancels_queued_and_running() -> None:
     assert "before it started" in str(handles[5].result().error)
 
 
-@pytest.mark.asyncio
-async def test_a_worker_that_swallows_cancellation_cannot_lose_its_task(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import reference_agent.base as base
+class Swallower(BaseAgent):
+    """process_task swallows the first ``swallow`` cancellations it gets; after the last
+    one it either returns ``"late"`` (``then_return``) or waits to be cancelled again."""
 
-    monkeypatch.setattr(base, "_CANCEL_GRACE", 0.01)
+    def __init__(self, swallow: int, then_return: bool, **overrides: Any) -> None:
+        super().__init__(concurrency=2, resource_sample_interval=None, **overrides)
+        self.swallow = swallow
+        self.then_return = then_return
+        self.swallowed = 0
+        self.running = 0
+        self.both_running = asyncio.Event()
+
+    async def process_task(self, task: Task) -> Any:
+        self.running += 1
+        if self.running == 2:
+            self.both_running.set()
+        mine = 0
+        while True:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                if mine >= self.swallow:
+                    raise
+                mine += 1
+                self.swallowed += 1
+                if mine == self.swallow and self.then_return:
+                    return f"late {task.payload}"
+
+
+async def _stop_swallower(agent: Swallower) -> tuple[TaskHandle, TaskHandle]:
+    await agent.start()
+    first, second = await agent.submit("x"), await agent.submit("y")
+    await agent.both_running.wait()
+    async with asyncio.timeout(30):  # a hang guard only
+        await agent.stop(drain=False)
+    return first, second
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("swallow", [1, 3])
+async def test_stop_cancels_a_stubborn_worker_again_until_it_ends(
+    swallow: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Issue 16 item 10: stop() used to return after one grace period, leaving the worker
+    # running user code and then waiting on the queue forever.
+    before = asyncio.all_tasks()
+    agent = Swallower(swallow, then_return=False, cancel_grace=0.01)
+    with caplog.at_level("WARNING", logger="reference_agent"):
+        first, second = await _stop_swallower(agent)
+    stats = agent.statistics()
+    assert stats.workers_alive == 0
+    assert asyncio.all_tasks() - before == set()
+    assert first.result().status is TaskStatus.CANCELLED
+    assert second.result().status is TaskStatus.CANCELLED
+    assert (stats.cancelled, stats.completed, stats.in_flight) == (2, 0, 0)
+    assert agent.swallowed == 2 * swallow  # both workers, every cancellation it swallowed
+    refusals = [m for r in caplog.records if "swallowed the cancellation" in (m := r.getMessage())]
+    assert len(refusals) == swallow
+    assert "Swallower-worker-0" in refusals[0]
+    assert "Swallower-worker-1" in refusals[0]
+
+
+@pytest.mark.asyncio
+async def test_a_worker_that_swallows_cancellation_and_returns_ends_all_the_same() -> None:
+    before = asyncio.all_tasks()
+    agent = Swallower(1, then_return=True, cancel_grace=5.0)
+    async with asyncio.timeout(4):  # less than the grace: it is not waited out
+        first, second = await _stop_swallower(agent)
+    assert agent.statistics().workers_alive == 0
+    assert asyncio.all_tasks() - before == set()
+    # It did finish its work: one final status each, and the counts reconcile.
+    assert (first.result().value, second.result().value) == ("late x", "late y")
+    stats = agent.statistics()
+    assert (stats.completed, stats.cancelled, stats.accepted) == (2, 0, 2)
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_task_stays_cancelled_when_its_work_finishes_late() -> None:
     release = asyncio.Event()
 
-    class Stubborn(BaseAgent):
+    class Late(BaseAgent):
         async def process_task(self, task: Task) -> Any:
-            while not release.is_set():
+            while not release.is_set():  # swallows every cancellation until released
                 try:
                     await release.wait()
                 except asyncio.CancelledError:
                     continue
             return "late"
 
-    agent = Stubborn(concurrency=1, resource_sample_interval=None)
+    agent = Late(concurrency=1, resource_sample_interval=None, cancel_grace=0.01)
     await agent.start()
     handle = await agent.submit("x")
     await asyncio.sleep(0)
-    await agent.stop(drain=False)
-    assert handle.result().status is TaskStatus.CANCELLED
+    stopping = asyncio.ensure_future(agent.stop(drain=False))
+    async with asyncio.timeout(30):
+        while not handle.done():
+            await asyncio.sleep(0.01)
+    assert handle.result().status is TaskStatus.CANCELLED  # marked after the grace
+    assert not stopping.done()  # but stop() waits for the worker
     release.set()
-    await asyncio.sleep(0.01)
+    async with asyncio.timeout(30):
+        await stopping
     assert handle.result().status is TaskStatus.CANCELLED  # one final status, never two
     assert agent.statistics().completed == 0
+    assert agent.statistics().workers_alive == 0
 
 
 @pytest.mark.asyncio

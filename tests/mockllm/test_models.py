@@ -64,9 +64,10 @@ def test_uniform_normal_empirical_stay_in_range() -> None:
     assert statistics.mean(draws(Normal("50ms", "5ms"))) == pytest.approx(0.05, rel=0.05)
 
 
-def test_as_model_coerces_and_treats_zero_as_no_delay() -> None:
+def test_as_model_coerces_and_keeps_an_explicit_zero() -> None:
     assert as_model("20ms", "latency") == Fixed(0.02)
-    assert as_model(0, "latency") is None
+    assert as_model(0, "latency") == Fixed(0.0)
+    assert as_model("0ms", "latency") == Fixed(0.0)
     assert as_model(None, "latency") is None
-    assert as_model(Fixed(0), "latency") is None
+    assert as_model(Fixed(0), "latency") == Fixed(0.0)
     assert Uniform("10ms", "30ms").expected == pytest.approx(0.02)

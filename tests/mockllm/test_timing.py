@@ -78,6 +78,21 @@ async def test_plain_answer_from_ttft_and_itl(mock: MockLLM, client: httpx.Async
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("zero", [0, "0ms", Fixed(0)])
+async def test_an_explicit_zero_latency_means_zero(
+    mock: MockLLM, client: httpx.AsyncClient, zero: object
+) -> None:
+    mock.configure(ttft="20ms", itl="5ms", output_tokens=3)
+    await client.post("/chat/completions", json=CHAT)
+    assert mock.stats().injected_latency_total == pytest.approx(0.030)
+    mock.configure(latency=zero)  # type: ignore[arg-type]
+    mock.reset_stats()
+    await client.post("/chat/completions", json=CHAT)
+    assert mock.stats().injected_latency_total == 0.0
+    assert mock.settings.latency == Fixed(0)
+
+
+@pytest.mark.asyncio
 async def test_concurrent_calls_overlap_and_peak_is_counted(
     mock: MockLLM, client: httpx.AsyncClient
 ) -> None:

@@ -1,4 +1,4 @@
-"""Reclaim pool slots that httpcore 1.0.x leaks when a request is cancelled.
+"""Reclaim the pool slots that httpcore 1.0.x leaks when a request is cancelled.
 
 The bug (encode/httpcore#1093, also #658, #830; fix proposed in encode/httpcore#1099, merged
 in httpcore2 as pydantic/httpx2#983): a request cancelled after the pool assigned it a new,
@@ -9,9 +9,14 @@ and per-attempt timeouts cancel requests all the time, so the agent must not lea
 
 ``reap_orphaned_connections`` runs only after a cancelled or timed-out attempt (never on
 the hot path). It removes connections that were never connected and that no queued or
-running request holds, then lets the pool hand the freed slots to waiting requests. It
-reads httpcore internals, so any mismatch (another httpcore, an injected transport) makes
-it a no-op.
+running request holds, then lets the pool hand the freed slots to waiting requests.
+
+Which transports it concerns: only an httpcore pool, i.e. httpx's own transport
+(``AgentConfig.http_backend="httpx"``, or an injected ``httpx.AsyncHTTPTransport``, which
+the agent wraps in a ``BorrowedTransport``). The default aiohttp transport frees a
+cancelled request's slot itself, and mocks have no pool: for them it finds no pool and
+does nothing. It reads httpcore internals, so any mismatch (another httpcore version)
+makes it a no-op as well.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ __all__ = ["reap_orphaned_connections"]
 
 def _pool_of(client: httpx.AsyncClient) -> Any:
     transport = getattr(client, "_transport", None)
+    inner = getattr(transport, "transport", None)  # a BorrowedTransport's injected one
+    if isinstance(inner, httpx.AsyncBaseTransport):
+        transport = inner
     return getattr(transport, "_pool", None)
 
 
