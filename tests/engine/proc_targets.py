@@ -46,6 +46,11 @@ def payload_square(i: int) -> int:
     return i * i
 
 
+def prompt(i: int) -> str:
+    """A unique prompt per task (for agents)."""
+    return f"question {i}"
+
+
 def failing_on_odd_square(ctx: WorkerContext) -> Target:
     async def target(payload: int) -> int:
         await asyncio.sleep(0.001)
@@ -129,3 +134,24 @@ def leaking_in_worker_1(ctx: WorkerContext) -> Target:
         return payload
 
     return target
+
+
+def agent_on_mock_transport(ctx: WorkerContext) -> Any:
+    """ImprovedAgent on its worker's mock, through the mock's httpx transport."""
+    from reference_agent import ImprovedAgent
+
+    return ImprovedAgent(
+        base_url=ctx.mock.base_url,
+        transport=ctx.mock.httpx_transport(),
+        concurrency=ctx.concurrency or 1,
+        cache_max_size=0,
+    )
+
+
+def agent_unchanged(ctx: WorkerContext) -> Any:
+    """ImprovedAgent pointed at the mock's URL with no change: the worker's mock intercepts."""
+    from reference_agent import ImprovedAgent
+
+    return ImprovedAgent(
+        base_url=ctx.mock.base_url, concurrency=ctx.concurrency or 1, cache_max_size=0
+    )

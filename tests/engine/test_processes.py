@@ -10,11 +10,12 @@ import ast
 import asyncio
 import functools
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
-from pytest_agentperf import MemoryTracker, WorkerContext
+from pytest_agentperf import Faults, Fixed, MemoryTracker, MockLLM, WorkerContext
 from pytest_agentperf.engine.runner import AgentPerf
 from pytest_agentperf.engine.shares import LOST_SHARES
 from pytest_agentperf.errors import LoadConfigError, TargetError, WorkerError
@@ -206,3 +207,25 @@ async def test_memory_growth_is_measured_in_each_worker_and_says_which_grew() ->
     assert 5_000 < memory.per_task_bytes < 20_000
     shares = result.extra["shares"]
     assert [s["memory_leak"] for s in shares] == [False, True]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("factory", [pt.agent_on_mock_transport, pt.agent_unchanged])
+async def test_each_worker_drives_an_agent_on_its_own_replica_of_the_mock(factory: Any) -> None:
+    mock = MockLLM(latency=Fixed("5ms"), seed=3, faults=Faults(rate_limit="10%", retry_after=0))
+    result = await AgentPerf(mock=mock).run(
+        factory, tasks=pt.prompt, n=400, concurrency=8, warmup=0, processes=2
+    )
+    assert result.total == 400
+    assert result.completed > 350  # the agent retries rate limits (3 in a row fail a task)
+    assert result.efficiency is not None
+    assert 0 < result.efficiency <= 1.05
+    shares = result.extra["shares"]
+    calls = [s["mock_calls"] for s in shares]
+    assert all(c >= 200 for c in calls)  # each worker's agent called its own mock
+    stats = mock.stats()  # the workers' counters, added to the test's mock at the end
+    assert stats.calls == sum(calls)
+    assert stats.faults["rate_limit"] == pytest.approx(stats.calls / 10, abs=2)
+    answered = stats.calls - stats.faults["rate_limit"]  # a rate limit answers at once
+    assert stats.injected_latency_total == pytest.approx(0.005 * answered, rel=0.01)
+    assert stats.mean_injected_latency == pytest.approx(0.005 * answered / stats.calls, rel=0.01)
