@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import platform
 import statistics
@@ -34,10 +35,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
+
 from pytest_agentperf import AgentPerf, Fixed, MockLLM, PerfResult, WorkerContext
 from reference_agent import ImprovedAgent
 
 MODES = ("inproc", "p1", "p2", "socket")
+
+
+def is_server(process: psutil.Process) -> bool:
+    """The mock's server process (spawned; not multiprocessing's resource tracker)."""
+    return "spawn_main" in " ".join(process.cmdline())
 
 
 def prompt(i: int) -> str:
@@ -63,9 +71,10 @@ class Row:
     p50_ms: float
     p99_ms: float
     errors: int
+    server_us: float = float("nan")  # socket mode: the server process's CPU per request
 
 
-def row(mode: str, result: PerfResult, cpu_seconds: float) -> Row:
+def row(mode: str, result: PerfResult, cpu_seconds: float, server: float = math.nan) -> Row:
     return Row(
         mode=mode,
         throughput=result.throughput,
@@ -74,6 +83,7 @@ def row(mode: str, result: PerfResult, cpu_seconds: float) -> Row:
         p50_ms=result.latency.p50 * 1e3,
         p99_ms=result.latency.p99 * 1e3,
         errors=result.failed,
+        server_us=server,
     )
 
 
@@ -107,15 +117,19 @@ async def processes(mode: str, count: int, n: int, concurrency: int, latency: fl
 async def socket(n: int, concurrency: int, latency: float) -> Row:
     mock = MockLLM(latency=Fixed(latency), seed=1)
     async with (
-        mock.serve(process=True, backlog=max(concurrency, 128)) as url,
+        mock.serve(process=True) as url,
         ImprovedAgent(base_url=url, concurrency=concurrency) as agent,
     ):
+        (server,) = [p for p in psutil.Process().children() if is_server(p)]
+        calls0, server0 = mock.stats().calls, sum(server.cpu_times()[:2])
         cpu0 = time.process_time()
         result = await AgentPerf(mock=mock).run(
             agent, tasks=prompt, n=n, concurrency=concurrency, warmup=concurrency
         )
         cpu = time.process_time() - cpu0
-    return row("socket", result, cpu)
+        requests = mock.stats().calls - calls0
+        server_cpu = sum(server.cpu_times()[:2]) - server0
+    return row("socket", result, cpu, server_cpu / requests * 1e6 if requests else math.nan)
 
 
 def runner(mode: str, args: argparse.Namespace) -> Callable[[], Any]:
@@ -131,6 +145,7 @@ def show(r: Row) -> None:
     print(
         f"  {r.mode:<7} {r.throughput:>8,.0f}/s  efficiency {r.efficiency:5.3f}  "
         f"CPU {r.cpu_us:>6,.0f} us/task  p50 {r.p50_ms:6.1f} ms  p99 {r.p99_ms:6.1f} ms"
+        + (f"  server {r.server_us:,.0f} us/request" if not math.isnan(r.server_us) else "")
         + (f"  errors {r.errors}" if r.errors else "")
     )
 
@@ -176,6 +191,7 @@ def summary(rows: dict[str, list[Row]]) -> None:
                         for f in ("throughput", "efficiency", "cpu_us", "p50_ms", "p99_ms")
                     ),
                     errors=sum(r.errors for r in found),
+                    server_us=statistics.median(r.server_us for r in found),
                 )
             )
     if rows.get("p1") and rows.get("p2"):

@@ -1,7 +1,8 @@
 """Nothing outlives a multi-process run: Ctrl-C, and a parent that is killed outright.
 
-A script runs ``processes=2`` on tasks that take a second each, in its own session (a
-terminal's process group); the test waits until both workers are up, then interrupts it.
+A script runs ``processes=2`` on tasks that take a second each (or holds the mock's server
+process open), in its own session (a terminal's process group); the test waits until its
+children are up, then interrupts or kills it.
 """
 
 from __future__ import annotations
@@ -41,9 +42,12 @@ def is_worker(process: psutil.Process) -> bool:
         return False
 
 
-def start(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[psutil.Process]]:
+def start(
+    tmp_path: Path, source: str = SCRIPT, count: int = 2
+) -> tuple[subprocess.Popen[bytes], list[psutil.Process]]:
+    """Run ``source`` as a script; return it and its ``count`` spawned children, once up."""
     script = tmp_path / "load.py"
-    script.write_text(SCRIPT)
+    script.write_text(source)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     parent = subprocess.Popen(
         [sys.executable, str(script)],
@@ -55,11 +59,11 @@ def start(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[psutil.Process]
     )
     workers: list[psutil.Process] = []
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(workers) < 2:
+    while time.monotonic() < deadline and len(workers) < count:
         time.sleep(0.1)
         children = psutil.Process(parent.pid).children()
         workers = [c for c in children if is_worker(c)]
-    assert len(workers) == 2, "the workers did not start"
+    assert len(workers) == count, "the child processes did not start"
     time.sleep(1.0)  # past their start-up: they are running tasks
     return parent, workers
 
@@ -91,3 +95,23 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path: Path) -> None:
 def _no_stray_workers() -> Iterator[None]:
     yield
     assert not [p for p in psutil.Process().children(recursive=True) if is_worker(p)]
+
+
+SERVER_SCRIPT = """
+import asyncio
+from pytest_agentperf import MockLLM
+
+async def main() -> None:
+    async with MockLLM().serve(process=True):
+        await asyncio.sleep(600)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def test_the_mock_server_process_stops_when_its_test_process_is_killed(tmp_path: Path) -> None:
+    parent, servers = start(tmp_path, SERVER_SCRIPT, count=1)
+    parent.kill()
+    parent.communicate(timeout=10)
+    assert gone(servers, within=15)
