@@ -42,7 +42,7 @@ def test_memory_budget_failure_shows_the_fit_and_the_leaking_line(
             "*::test_leaks BUDGET FAILED*",
             "agentperf budget missed: memory_growth * (limit <= 1.0MiB)",
             "  metric         limit      measured  by",
-            "  memory_growth  <= 1.0MiB  *MiB    +*MiB (+*%) over",
+            "  memory_growth  <= 1.0MiB  *MiB    +*iB (+*%) over",  # the overshoot: KiB or MiB
             "",
             "memory growth *MiB over * measured tasks: * B/task (95% CI * .. *), fitted on *",
             "allocated blocks +*/task (95% CI * .. *); RSS * -> *, peak *",
