@@ -9,9 +9,10 @@ latency, faults and statistics -- behind a real HTTP server (uvicorn) in a proce
 own: the agent's process does exactly its production work, and the server's parsing runs
 on another core instead of being charged to the agent.
 
-The budgets are a team's for a support agent in front of a 50 ms model: the agent may add
-at most a quarter to the model's latency at 100 tasks in flight (efficiency), the slowest
-1% wait at most three model latencies, and no task fails.
+The budgets are a team's for a support agent in front of a 50 ms model, at 100 tasks in
+flight: the agent may stretch the model's latency by at most 40% on average (efficiency
+0.7: throughput within 70% of what Little's law allows), the slowest 1% wait at most four
+model latencies, and no more than one task in a thousand fails.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from reference_agent import ImprovedAgent
 CONCURRENCY = 100
 
 
-@budget(efficiency=">= 0.75", p99="<= 150ms", error_rate="<= 0.1%")
+@budget(efficiency=">= 0.7", p99="<= 200ms", error_rate="<= 0.1%")
 async def test_improved_agent_over_real_sockets(agent_perf: AgentPerf, mock_llm: MockLLM) -> None:
     mock_llm.configure(latency=Fixed("50ms"))
     async with (
