@@ -243,7 +243,7 @@ class MockLLM:
         allow = options["allow"]
         given = [allow] if isinstance(allow, str) else list(allow)  # type: ignore[call-overload]
         options["allow"] = [*given, *served]
-        return MockReplica(options, self._core.settings, seed)
+        return MockReplica(type(self), options, self._core.settings, seed)
 
     def absorb(self, stats: MockStats) -> None:
         """Add another process's counters (a replica's, at its end) to this mock's."""

@@ -34,15 +34,12 @@ import socket
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pytest_agentperf.errors import MockConfigError, StateError
 from pytest_agentperf.mockllm.core import Incoming, MockCore, MockSettings, Plan
 from pytest_agentperf.mockllm.counters import Counters, MockStats
 from pytest_agentperf.mockllm.faults import CONNECTION_ERROR
-
-if TYPE_CHECKING:
-    from pytest_agentperf.mockllm.mock import MockLLM
 
 __all__ = [
     "DEFAULT_BACKLOG",
@@ -421,18 +418,19 @@ def _abort(send: Send) -> None:
 class MockReplica:
     """A picklable recipe for a mock configured as another, with its own seed.
 
-    ``options`` are the original mock's constructor arguments (base URL, hosts, allowed
-    hosts, environment, respx mode); ``settings`` its resolved configuration.
+    ``kind`` is the mock's class (``MockLLM``, pickled by reference), ``options`` the
+    original's constructor arguments (base URL, hosts, allowed hosts, environment, respx
+    mode), ``settings`` its resolved configuration.
     """
 
+    kind: Callable[..., Any]
     options: Mapping[str, Any]
     settings: MockSettings
     seed: int
 
-    def __call__(self) -> MockLLM:
-        from pytest_agentperf.mockllm.mock import MockLLM
-
-        mock = MockLLM(**self.options)
+    def __call__(self) -> Any:
+        """The mock, built here (a ``MockLLM``, not started)."""
+        mock = self.kind(**self.options)
         mock._core.apply(dataclasses.replace(self.settings, seed=self.seed))
         return mock
 
