@@ -229,3 +229,15 @@ async def test_each_worker_drives_an_agent_on_its_own_replica_of_the_mock(factor
     answered = stats.calls - stats.faults["rate_limit"]  # a rate limit answers at once
     assert stats.injected_latency_total == pytest.approx(0.005 * answered, rel=0.01)
     assert stats.mean_injected_latency == pytest.approx(0.005 * answered / stats.calls, rel=0.01)
+
+
+@pytest.mark.asyncio
+async def test_a_sweep_runs_every_step_on_the_workers() -> None:
+    perf = AgentPerf()
+    sweep = await perf.sweep(pt.failing_every_7th, concurrency=[2, 4], n=60, processes=2)
+    assert [s.value for s in sweep.steps] == [2, 4]
+    assert [s.result.extra["processes"] for s in sweep.steps] == [2, 2]
+    assert [[share["concurrency"] for share in s.result.extra["shares"]] for s in sweep.steps] == [
+        [1, 1],
+        [2, 2],
+    ]
