@@ -193,46 +193,29 @@ async def run_share(
     and at which stage. ``mock`` and ``memory`` are recipes (``replica()`` of the test's
     mock and memory sampler).
     """
-    outcome = ShareOutcome(index=share.index, pid=os.getpid())
-    stage = "setup"
+    outcome = ShareOutcome(index=share.index, pid=os.getpid(), stage="setup")
     built: WorkerMock | None = None
     try:
         built = mock() if mock is not None else None
         if built is not None:
             built.start()
-        ctx = WorkerContext(
-            index=share.index,
-            workers=share.workers,
-            mock=built,
-            concurrency=share.plan.concurrency,
-            rate=share.plan.rate,
-            seed=share.plan.seed or 0,
-        )
-        sampler = memory() if memory is not None else None
-        reset = getattr(built, "reset_history", None)
-        if sampler is not None and reset is not None and hasattr(sampler, "add_reset_hook"):
-            sampler.add_reset_hook(reset)  # as the fixture wires the test's own tracker
-        async with building(factory, ctx) as target:
+        sampler = _sampler(memory, built)
+        async with building(factory, _context(share, built)) as target:
             driver = adapt_target(target)
             async with driving(target, driver):
                 source = TaskSource(share.tasks)
-                stage = "warmup"
+                outcome.stage = "warmup"
                 await _warmup(driver, source, share)
                 if ready is not None:
                     await ready()
                 if share.delay > 0:
                     await asyncio.sleep(share.delay)
-                stage = "run"
+                outcome.stage = "run"
                 instruments = Instruments(built, sampler, progress, max_records)
-                execution = Execution(driver, source, share.plan, instruments)
-                cpu0 = time.process_time()
-                outcome.result = await execution.execute()
-                outcome.cpu_seconds = time.process_time() - cpu0
-                _keep_latencies(outcome, execution)
+                await _measure(outcome, Execution(driver, source, share.plan, instruments))
     except Exception as exc:
         outcome.error = f"{type(exc).__name__}: {exc}"
         outcome.error_type = type(exc).__name__
-        outcome.stage = stage
         outcome.traceback = "".join(traceback.format_exception(exc))
     finally:
         if built is not None:
@@ -241,20 +224,39 @@ async def run_share(
     return outcome
 
 
+def _context(share: Share, mock: WorkerMock | None) -> WorkerContext:
+    plan = share.plan
+    seed = plan.seed or 0
+    return WorkerContext(share.index, share.workers, mock, plan.concurrency, plan.rate, seed)
+
+
+def _sampler(
+    memory: Callable[[], RoundSampler] | None, mock: WorkerMock | None
+) -> RoundSampler | None:
+    """The worker's memory sampler, resetting the worker's mock as the fixture wires it."""
+    sampler = memory() if memory is not None else None
+    reset = getattr(mock, "reset_history", None)
+    if sampler is not None and reset is not None and hasattr(sampler, "add_reset_hook"):
+        sampler.add_reset_hook(reset)
+    return sampler
+
+
+async def _measure(outcome: ShareOutcome, execution: Execution) -> None:
+    """The measured phase; its result, CPU time and every task's latencies go in ``outcome``."""
+    cpu0 = time.process_time()
+    outcome.result = await execution.execute()
+    outcome.cpu_seconds = time.process_time() - cpu0
+    measured = execution.measured
+    if measured is not None:
+        records = measured.records
+        outcome.latencies = array("d", records.latencies()).tobytes()
+        outcome.services = array("d", records.service_latencies()).tobytes()
+        outcome.ttfts = array("d", records.ttfts()).tobytes()
+
+
 async def _warmup(driver: Driver, source: TaskSource, share: Share) -> None:
     w = share.warmup
     if not w:
         return
     count, seconds = (w, None) if isinstance(w, int) else (None, float(w))
     await run_phase(driver, source, share.plan.phase(count, seconds), TaskRecords(count))
-
-
-def _keep_latencies(outcome: ShareOutcome, execution: Execution) -> None:
-    """Every kept task's latencies (exact pooled percentiles when the shares merge)."""
-    measured = execution.measured
-    if measured is None:
-        return
-    records = measured.records
-    outcome.latencies = array("d", records.latencies()).tobytes()
-    outcome.services = array("d", records.service_latencies()).tobytes()
-    outcome.ttfts = array("d", records.ttfts()).tobytes()
