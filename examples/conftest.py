@@ -41,11 +41,18 @@ def pytest_agentperf_recommendations(records: Sequence[TestRecord]) -> list[str]
             "requests (temperature 0, same messages)."
         )
     if "knee_concurrency" in f:
-        out.append(
+        text = (
             f"Capacity: up to {f['knee_concurrency']} concurrent tasks "
             f"({f['knee_throughput']:,}/s) meet the p95 SLO; size the agent's workers and "
-            "admission limit from this knee, not from the average load."
+            "admission limit from this knee, not from the average load"
         )
+        if "capacity_per_core" in f:
+            text += (
+                f". Past it the process is CPU-bound: the agent's own CPU allows about "
+                f"{f['capacity_per_core']:,} tasks/s per core, so plan one process per "
+                "core's worth of load"
+            )
+        out.append(text + ".")
     if f.get("retries"):
         out.append(
             f"Retries absorbed {f['upstream_errors']} injected upstream errors "

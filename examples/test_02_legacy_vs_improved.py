@@ -35,8 +35,7 @@ async def test_speedup_over_legacy(agent_perf: AgentPerf, mock_llm: MockLLM) -> 
     agent_perf.note(speedup=round(speedup, 1))
     # Behaviour first, by Little's law: LLM calls in flight on average = throughput x LLM
     # time per task. The legacy agent keeps one in flight whatever the offered concurrency;
-    # the improved core keeps most of its 100 busy. The speedup's bound is loose because
-    # the improved side is CPU-bound on a small machine, which the in-flight count is not.
+    # the improved core keeps nearly all of its 100 busy.
     assert before.mean_injected_latency is not None
     assert after.mean_injected_latency is not None
     legacy_in_flight = before.throughput * before.mean_injected_latency
@@ -46,5 +45,7 @@ async def test_speedup_over_legacy(agent_perf: AgentPerf, mock_llm: MockLLM) -> 
         llm_calls_in_flight_improved=round(improved_in_flight, 1),
     )
     assert legacy_in_flight < 1.5, "LegacyAgent must serialise its LLM calls"
-    assert improved_in_flight > CONCURRENCY / 4
-    assert speedup >= CONCURRENCY / 4, f"ImprovedAgent only {speedup:.1f}x faster than legacy"
+    # What the concurrent core is for: at least 80% of its workers waiting on the LLM at
+    # any time, so at least 80x the serialised design (the lean agent reaches ~90x here).
+    assert improved_in_flight >= 0.8 * CONCURRENCY
+    assert speedup >= 0.8 * CONCURRENCY, f"ImprovedAgent only {speedup:.1f}x faster than legacy"

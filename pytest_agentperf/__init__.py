@@ -2,8 +2,8 @@
 
 The names users type are re-exported here; everything else is an implementation detail.
 The layers (each imports only from those above it): foundation (``errors``, ``units``,
-``result``, ``metrics``, ``protocols``, ``files``); ``engine``, ``memory`` and ``mockllm``;
-``verdict``; ``report``; ``plugin`` and ``cli``. See ``docs/architecture.md``.
+``result``, ``metrics``, ``protocols``, ``files``, ``clocks``); ``engine``, ``memory`` and
+``mockllm``; ``verdict``; ``report``; ``plugin`` and ``cli``. See ``docs/architecture.md``.
 """
 
 from __future__ import annotations

@@ -50,8 +50,9 @@ Better = Literal["lower", "higher"]
 #: How a baseline comparison decides that a change is real (``None``: not comparable).
 #: ``latency``: Mann-Whitney U on the latency samples (plus a quantile test for
 #: percentiles); ``rate``: Mann-Whitney U on per-window throughput; ``proportion``: a
-#: two-proportion z-test on the task counts.
-Test = Literal["latency", "rate", "proportion"]
+#: two-proportion z-test on the task counts; ``cpu``: Mann-Whitney U on the per-window
+#: process CPU per task.
+Test = Literal["latency", "rate", "proportion", "cpu"]
 Parser = Callable[[str | float, str], float]
 Measure = Callable[[PerfResult], float | None]
 MIB = 1024.0**2
@@ -199,6 +200,14 @@ _ALL: tuple[Metric, ...] = (
            accepted_bare="a size such as '<= 2MB', '512KB' or a number of MiB", export=True),
     Metric("memory_per_task", "memory per task", BYTES, "lower", _memory("per_task_bytes"),
            ("memory_growth", "per_task_bytes")),
+    Metric("cpu_per_task", "CPU per task", DURATION, "lower", lambda r: r.cpu_per_task,
+           ("cpu", "per_task"), test="cpu", export=True),
+    Metric("agent_cpu_per_task", "agent CPU per task", DURATION, "lower",
+           lambda r: r.agent_cpu_per_task, ("cpu", "agent_per_task")),
+    Metric("harness_cpu_per_task", "harness CPU per task", DURATION, "lower",
+           lambda r: r.harness_cpu_per_task, ("cpu", "harness_per_task")),
+    Metric("capacity_per_core", "capacity per core", RATE, "higher",
+           lambda r: r.capacity_per_core, ("cpu", "capacity_per_core")),
 )  # fmt: skip
 
 #: What each budget marker fails on (its registration line; keywords come from the metrics).
@@ -210,6 +219,10 @@ MARKER_HELP: dict[str, str] = {
     "error_rate": "fail when the error rate exceeds max (e.g. '1%' or 0.01)",
     "memory_growth": "fail when memory grows significantly by more than max_mb (e.g. '2MB', "
     "numbers are MiB) or per_task_bytes per task",
+    "cpu": "fail when the process's CPU per task exceeds per_task (e.g. '500us', numbers are "
+    "seconds), the agent's or the harness's share exceeds agent_per_task or "
+    "harness_per_task, or capacity_per_core (1 / the agent's CPU per task) is below a rate "
+    "(e.g. '1000/s')",
 }
 
 #: Every metric by canonical name, in the order tables list them.

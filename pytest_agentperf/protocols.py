@@ -46,7 +46,12 @@ class ProgressSink(Protocol):
 
 
 class MockStatsSource(Protocol):
-    """Anything with ``stats().injected_latency_total`` (a ``MockLLM``)."""
+    """Anything with ``stats().injected_latency_total`` (a ``MockLLM``).
+
+    ``stats().harness_cpu``, when present, is the CPU seconds the mock has spent in this
+    process so far (cumulative, like the injected latency): the engine charges it to the
+    harness, not the agent. A mock in another process reports 0 (or nothing).
+    """
 
     def stats(self) -> Any: ...
 

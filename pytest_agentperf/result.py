@@ -59,33 +59,69 @@ class WindowStats:
     throughput: float
     p50: float
     p95: float
+    cpu: float | None = None  # process CPU seconds in the window (None: not measured)
+
+    @property
+    def cpu_per_task(self) -> float | None:
+        """Process CPU per task finished in the window (``None``: not measured, or none)."""
+        tasks = self.completed + self.errors
+        cpu = self.cpu
+        return cpu / tasks if tasks and cpu is not None and not math.isnan(cpu) else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WindowStats:
-        return cls(**_nan_for_null(_known(cls, data)))
+        known = _known(cls, data)
+        cpu = known.pop("cpu", None)
+        return cls(**_nan_for_null(known), cpu=None if cpu is None else float(cpu))
+
+
+Gen3 = tuple[float, float, float]
 
 
 @dataclass(frozen=True, slots=True)
 class SelfCheck:
-    """How far the harness itself can be trusted in this run."""
+    """What the run says about the system under test, and how far the harness can be trusted.
+
+    ``findings`` are facts about the system under test (it is CPU-bound, garbage collection
+    paused it); ``warnings`` are doubts about the harness's own figures (the harness used a
+    large share of a saturated process, other processes kept it waiting for a CPU, the loop
+    was blocked by something unknown). ``harness_cpu`` splits the harness's CPU per task by
+    part (``engine``, ``mock``, ``monitor``; seconds). The ``gc_*`` figures are per
+    generation (0, 1, 2) over the measured phase, timed on the thread CPU clock;
+    ``gc_frozen`` says the harness froze the heap before it.
+    """
 
     loop_lag_p99: float = 0.0  # event-loop lag, seconds
     loop_lag_max: float = 0.0
     cpu_percent: float = 0.0  # process CPU during the run, percent of one core
     warnings: tuple[str, ...] = ()
+    findings: tuple[str, ...] = ()
+    run_queue_wait: float | None = None  # share of the run the loop waited for a CPU
+    harness_cpu: dict[str, float] = field(default_factory=dict)  # per task, by part
+    gc_collections: tuple[int, int, int] = (0, 0, 0)
+    gc_pause_max: Gen3 = (0.0, 0.0, 0.0)  # seconds
+    gc_pause_total: Gen3 = (0.0, 0.0, 0.0)  # seconds
+    gc_frozen: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["warnings"] = list(self.warnings)
+        for key in ("warnings", "findings", "gc_collections", "gc_pause_max", "gc_pause_total"):
+            data[key] = list(getattr(self, key))
+        data["harness_cpu"] = dict(self.harness_cpu)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SelfCheck:
         known = _known(cls, data)
-        known["warnings"] = tuple(known.get("warnings", ()))
+        for key in ("warnings", "findings"):
+            known[key] = tuple(known.get(key, ()))
+        for key in ("gc_collections", "gc_pause_max", "gc_pause_total"):
+            if key in known:
+                known[key] = tuple(known[key])
+        known["harness_cpu"] = dict(known.get("harness_cpu") or {})
         return cls(**known)
 
 
@@ -209,6 +245,9 @@ class PerfResult:
     errors: dict[str, int] = field(default_factory=dict)  # error type name -> count
     efficiency: float | None = None
     mean_injected_latency: float | None = None  # per task, from the mock LLM
+    cpu_per_task: float | None = None  # process CPU over the measured phase / tasks, seconds
+    harness_cpu_per_task: float | None = None  # the harness's share of it (engine, mock, ...)
+    agent_cpu_per_task: float | None = None  # the rest: the system under test's share
     memory: MemoryReport | None = None
     timeseries: tuple[WindowStats, ...] = ()
     samples: tuple[float, ...] = ()  # a uniform reservoir of latencies, for charts and tests
@@ -243,8 +282,20 @@ class PerfResult:
         return self.total / self.duration if self.duration > 0 else 0.0
 
     @property
+    def capacity_per_core(self) -> float | None:
+        """Tasks per second one fully busy core could run: 1 / the agent's CPU per task."""
+        agent = self.agent_cpu_per_task
+        return 1.0 / agent if agent is not None and agent > 0 else None
+
+    @property
     def warnings(self) -> tuple[str, ...]:
+        """Doubts about the harness's own figures in this run."""
         return self.selfcheck.warnings
+
+    @property
+    def findings(self) -> tuple[str, ...]:
+        """Facts the run established about the system under test (CPU-bound, GC pauses)."""
+        return self.selfcheck.findings
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -267,6 +318,10 @@ class PerfResult:
             "errors": dict(self.errors),
             "efficiency": self.efficiency,
             "mean_injected_latency": self.mean_injected_latency,
+            "cpu_per_task": self.cpu_per_task,
+            "harness_cpu_per_task": self.harness_cpu_per_task,
+            "agent_cpu_per_task": self.agent_cpu_per_task,
+            "capacity_per_core": self.capacity_per_core,
             "memory": self.memory.to_dict() if self.memory else None,
             "timeseries": [w.to_dict() for w in self.timeseries],
             "samples": list(self.samples),

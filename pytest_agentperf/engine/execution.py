@@ -1,7 +1,10 @@
 """One ``run()`` call, executed: warm-up, the measured phase or memory rounds, the result.
 
 :class:`Execution` runs the phases (``phase.py``) with a :class:`Monitor` watching the
-event loop, and turns the per-task records into a :class:`PerfResult` (``stats.py``).
+event loop, the heap frozen around them (``gcpause.py``), and turns the per-task records
+and the CPU clocks into a :class:`PerfResult` (``stats.py``): the process's CPU per task
+and the harness's share of it (the engine's sampled bookkeeping, the monitor's ticks, the
+mock's own accounting), the rest being the agent's.
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ from array import array
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_agentperf.clocks import clock_overhead
+from pytest_agentperf.engine.gcpause import frozen_heap
 from pytest_agentperf.engine.phase import PhaseTimes, TaskSource, run_phase
 from pytest_agentperf.engine.plan import RunPlan
 from pytest_agentperf.engine.selfcheck import Monitor, RunFigures, assess_harness
 from pytest_agentperf.engine.stats import (
+    attribute_cpu,
     efficiency,
     percentile,
     reservoir_indices,
@@ -40,14 +46,32 @@ class _Measured:
     into a new object (a float replacing the shared ``0.0`` constant is one more block).
     """
 
-    __slots__ = ("injected_known", "records", "sums")
+    __slots__ = ("injected_known", "mock_cpu_known", "records", "sums")
 
-    _START, _END, _BUSY, _INJECTED, _WORKER_TIME, _SPAN, _DISPATCHED = range(7)
+    _START, _END, _BUSY, _INJECTED, _SPAN, _DISPATCHED, _CPU, _MOCK_CPU = range(8)
 
     def __init__(self, records: TaskRecords) -> None:
         self.records = records
-        self.sums = array("d", [math.inf] + [0.0] * 6)
+        self.sums = array("d", [math.inf] + [0.0] * 7)
         self.injected_known = False
+        self.mock_cpu_known = False
+
+    def add_cpu(self, process: float, mock: float | None) -> None:
+        """The process's CPU over one phase, and the mock's own share of it (if it says)."""
+        self.sums[self._CPU] += process
+        if mock is not None:
+            self.sums[self._MOCK_CPU] += mock
+            self.mock_cpu_known = True
+
+    @property
+    def cpu(self) -> float:
+        """Process CPU seconds over the measured phases."""
+        return self.sums[self._CPU]
+
+    @property
+    def mock_cpu(self) -> float | None:
+        """CPU seconds the mock spent in this process over the measured phases."""
+        return self.sums[self._MOCK_CPU] if self.mock_cpu_known else None
 
     def add(self, times: PhaseTimes, tasks: int, injected: float | None) -> None:
         """One phase that ran ``tasks`` tasks (and made the mock inject ``injected`` s)."""
@@ -55,7 +79,6 @@ class _Measured:
         s[self._START] = min(s[self._START], times.start)
         s[self._END] = max(s[self._END], times.end)
         s[self._BUSY] += times.end - times.start
-        s[self._WORKER_TIME] += times.workers * (times.end - times.start)
         if tasks > 1 and times.last_start > times.start:  # open loop: the starts' span
             s[self._SPAN] += times.last_start - times.start
             s[self._DISPATCHED] += tasks - 1
@@ -81,11 +104,6 @@ class _Measured:
         return self.sums[self._INJECTED]
 
     @property
-    def worker_time(self) -> float:
-        """Sum over phases of workers started x phase duration (closed-loop capacity)."""
-        return self.sums[self._WORKER_TIME]
-
-    @property
     def achieved_rate(self) -> float | None:
         """Open loop: tasks started per second, from the first intended start to the last
         actual start of each phase (so the drain after the last start does not count)."""
@@ -95,13 +113,15 @@ class _Measured:
 
 @dataclass(frozen=True, slots=True)
 class Instruments:
-    """What watches a run besides the engine: the mock (for efficiency), the memory
-    sampler (rounds), the progress line, and the bound on kept task records."""
+    """What watches a run besides the engine: the mock (for efficiency and its CPU), the
+    memory sampler (rounds), the progress line, the bound on kept task records, and
+    whether the heap is frozen around the phases (``gcpause.frozen_heap``)."""
 
     mock: MockStatsSource | None = None
     memory: RoundSampler | None = None
     progress: ProgressSink | None = None
     max_records: int = DEFAULT_MAX_RECORDS
+    freeze_gc: bool = True
 
 
 class Execution:
@@ -114,6 +134,7 @@ class Execution:
         self.perf = instruments
         self.measured: _Measured | None = None
         self.done_before = 0  # tasks run before the measured records (progress)
+        self.frozen = False  # the heap was frozen before the measured phase
         self.warmed = 0  # tasks the warm-up ran
 
     async def execute(self) -> PerfResult:
@@ -123,10 +144,18 @@ class Execution:
                 "run(): a memory budget measures growth per task, so it needs n=... (or a "
                 "task list), not only a duration."
             )
-        await self._warmup()
-        total = plan.n
+        clock_overhead()  # measured once per process, before any round can count it
+        # With a memory sampler the tracker manages the heap (it freezes it between rounds).
+        with frozen_heap(self.perf.freeze_gc and sampler is None) as heap:
+            await self._warmup()
+            heap.refreeze()
+            self.frozen = heap.enabled
+            return await self._measure(sampler)
+
+    async def _measure(self, sampler: RoundSampler | None) -> PerfResult:
+        total = self.plan.n
         if self.perf.progress is not None:
-            self.perf.progress.start(plan.name, total)
+            self.perf.progress.start(self.plan.name, total)
         monitor = Monitor(self.perf.progress, self._status)
         started_at, t0 = time.time(), time.perf_counter()
         monitor.start()
@@ -144,7 +173,7 @@ class Execution:
                 elapsed = time.perf_counter() - t0
                 self.perf.progress.update(done, done / elapsed if elapsed > 0 else 0.0, p95)
                 self.perf.progress.finish()
-        return self._result(observed, memory, started_at)
+        return self._result(observed, monitor, memory, started_at)
 
     async def _warmup(self) -> None:
         w = self.plan.warmup
@@ -163,11 +192,14 @@ class Execution:
     async def _measured_phase(self, count: int | None, duration: float | None) -> None:
         assert self.measured is not None
         rec = self.measured.records
-        before, done_before = self._injected(), rec.count
+        done_before = rec.count
+        injected0, mock0 = self._mock_figures()
+        cpu0 = time.process_time()
         times = await run_phase(self.driver, self.source, self.plan.phase(count, duration), rec)
-        after = self._injected()
-        injected = after - before if before is not None and after is not None else None
-        self.measured.add(times, rec.count - done_before, injected)
+        cpu1 = time.process_time()
+        injected1, mock1 = self._mock_figures()
+        self.measured.add(times, rec.count - done_before, _delta(injected0, injected1))
+        self.measured.add_cpu(cpu1 - cpu0, _delta(mock0, mock1))
 
     async def _rounds(self, sampler: RoundSampler, monitor: Monitor) -> MemoryReport:
         assert self.plan.n is not None
@@ -195,12 +227,14 @@ class Execution:
                 await run_phase(self.driver, self.source, spec, TaskRecords(last))
         return sampler.report()
 
-    def _injected(self) -> float | None:
+    def _mock_figures(self) -> tuple[float | None, float | None]:
+        """The mock's cumulative injected latency and its own CPU in this process (seconds):
+        ``stats().injected_latency_total`` and ``stats().harness_cpu``, when it has them."""
         mock = self.perf.mock
         if mock is None:
-            return None
-        value = getattr(mock.stats(), "injected_latency_total", None)
-        return float(value) if isinstance(value, int | float) else None
+            return None, None
+        stats = mock.stats()
+        return _number(stats, "injected_latency_total"), _number(stats, "harness_cpu")
 
     def _status(self) -> tuple[int, float | None]:
         m = self.measured
@@ -214,7 +248,9 @@ class Execution:
         )
         return rec.count, percentile(recent, 0.95) if recent else None
 
-    def _result(self, observed: Any, memory: MemoryReport | None, started_at: float) -> PerfResult:
+    def _result(
+        self, observed: Any, monitor: Monitor, memory: MemoryReport | None, started_at: float
+    ) -> PerfResult:
         assert self.measured is not None
         m, plan = self.measured, self.plan
         rec = m.records
@@ -226,13 +262,19 @@ class Execution:
         eff = efficiency(
             m.injected if m.injected_known else 0.0,
             rec.count,
-            worker_time=m.worker_time if plan.mode == "closed" else None,
             busy_time=math.fsum(latencies) * (rec.count / rec.kept if rec.kept else 1.0),
         )
         delays = rec.start_delays() if plan.mode == "open" else []
         late = rec.scaled(sum(1 for d in delays if d > LATE_THRESHOLD))
         throughput = rec.completed / duration if duration > 0 else 0.0
         achieved = m.achieved_rate if plan.mode == "open" else None
+        cpu = attribute_cpu(
+            m.cpu,
+            rec.count,
+            engine_per_task=rec.bookkeeping(),
+            monitor=monitor.own_cpu,
+            mock=m.mock_cpu,
+        )
         figures = RunFigures(
             latency=latency,
             offered_rate=plan.rate,
@@ -241,7 +283,16 @@ class Execution:
             start_delay_p99=percentile(sorted(delays), 0.99) if delays else 0.0,
             total=rec.count,
             capped=plan.concurrency is not None,
+            throughput=throughput,
+            concurrency=plan.concurrency if plan.mode == "closed" else None,
+            mean_injected_latency=eff.mean_injected_latency if eff else None,
+            cpu_per_task=cpu.per_task if cpu else None,
+            harness_cpu_per_task=cpu.harness if cpu else None,
+            harness_parts=dict(cpu.parts) if cpu else {},
+            gc_frozen=self.frozen,
         )
+        # Per-window CPU: not across memory rounds, whose sampling pauses it would include.
+        window_cpu = monitor.timeline.cpu_between if memory is None else None
         return PerfResult(
             name=plan.name,
             mode=plan.mode,
@@ -258,14 +309,26 @@ class Execution:
             errors=rec.errors(),
             efficiency=eff.value if eff else None,
             mean_injected_latency=eff.mean_injected_latency if eff else None,
+            cpu_per_task=cpu.per_task if cpu else None,
+            harness_cpu_per_task=cpu.harness if cpu else None,
+            agent_cpu_per_task=cpu.agent if cpu else None,
             memory=memory,
-            timeseries=timeseries(rec, m.start, m.end - m.start),
+            timeseries=timeseries(rec, m.start, m.end - m.start, cpu=window_cpu),
             samples=_reservoir(latencies, plan.seed),
             service_samples=_reservoir(services, plan.seed),
             selfcheck=assess_harness(observed, figures),
             started_at=started_at,
             extra=_extra(rec, plan, achieved),
         )
+
+
+def _delta(before: float | None, after: float | None) -> float | None:
+    return after - before if before is not None and after is not None else None
+
+
+def _number(stats: object, name: str) -> float | None:
+    value = getattr(stats, name, None)
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _reservoir(values: list[float], seed: int | None) -> tuple[float, ...]:

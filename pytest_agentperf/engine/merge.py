@@ -1,13 +1,15 @@
 """Combining the results of one workload run in several processes (``merge``).
 
-Counts, errors, throughput, mean, min and max merge exactly, and so does efficiency (the
-mock's injected time over the workers' time, summed). Percentiles cannot be merged from
-summaries, so they are recomputed from latencies: exact from every task's latencies when
-the caller has them (``run(..., processes=N)`` does: :func:`merge_pooled`) or when every
-result carries all of its own (it ran at most 2000 tasks); otherwise from a task-weighted
-union of the samples (an estimate). Time series are aligned on each result's own start
-(window ``k`` of every result adds up: no clock is compared between processes). Memory
-reports merge when every result has one (:func:`merge_memory`).
+Counts, errors, throughput, mean, min and max merge exactly, and so do efficiency (the
+mock's injected time over the tasks' time, summed) and CPU per task (total CPU over total
+tasks: ``stats.merge_cpu``); the self-checks merge through ``selfcheck.merge_selfchecks``.
+Percentiles cannot be merged from summaries, so they are recomputed from latencies: exact
+from every task's latencies when the caller has them (``run(..., processes=N)`` does:
+:func:`merge_pooled`) or when every result carries all of its own (it ran at most 2000
+tasks); otherwise from a task-weighted union of the samples (an estimate). Time series are
+aligned on each result's own start (window ``k`` of every result adds up, CPU included: no
+clock is compared between processes). Memory reports merge when every result has one
+(:func:`merge_memory`).
 """
 
 from __future__ import annotations
@@ -17,13 +19,19 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from pytest_agentperf.engine.stats import RESERVOIR_SIZE, percentile, reservoir_indices, summarize
+from pytest_agentperf.engine.selfcheck import merge_selfchecks
+from pytest_agentperf.engine.stats import (
+    RESERVOIR_SIZE,
+    merge_cpu,
+    percentile,
+    reservoir_indices,
+    summarize,
+)
 from pytest_agentperf.errors import LoadConfigError
 from pytest_agentperf.result import (
     LatencySummary,
     MemoryReport,
     PerfResult,
-    SelfCheck,
     WindowStats,
 )
 
@@ -76,6 +84,9 @@ def _merge(
     keep = reservoir_indices(len(pooled))  # the merged result carries a bounded sample
     samples = tuple(pooled[i] for i in keep)
     services = tuple(pooled_services[i] for i in keep)
+    cpu, harness_cpu, agent_cpu = merge_cpu(
+        [(r.total, r.cpu_per_task, r.harness_cpu_per_task, r.agent_cpu_per_task) for r in results]
+    )
     extra = {**first.extra, "merged_from": len(results)}
     if "achieved_rate" in first.extra:  # open loop: side by side, the rates add up
         extra["achieved_rate"] = math.fsum(r.extra.get("achieved_rate", 0.0) for r in results)
@@ -94,6 +105,9 @@ def _merge(
         ttft=ttft,
         errors=_merge_errors(results),
         efficiency=_efficiency(results),
+        cpu_per_task=cpu,
+        harness_cpu_per_task=harness_cpu,
+        agent_cpu_per_task=agent_cpu,
         mean_injected_latency=_weighted(
             [r.mean_injected_latency for r in results], [r.total for r in results]
         ),
@@ -101,7 +115,7 @@ def _merge(
         timeseries=_merge_windows(results),
         samples=samples,
         service_samples=services,
-        selfcheck=_merge_selfcheck(results),
+        selfcheck=merge_selfchecks([r.selfcheck for r in results], [r.total for r in results]),
         started_at=min(r.started_at for r in results),
         extra=extra,
     )
@@ -247,9 +261,17 @@ def _merge_windows(results: Sequence[PerfResult]) -> tuple[WindowStats, ...]:
                 throughput=done / (end - start) if end > start else 0.0,
                 p50=_nan_weighted([(w.p50, w.completed) for w in group]),
                 p95=_nan_weighted([(w.p95, w.completed) for w in group]),
+                cpu=_cpu_sum([w.cpu for w in group]),
             )
         )
     return tuple(out)
+
+
+def _cpu_sum(values: Sequence[float | None]) -> float | None:
+    """The processes' CPU in one window, added up; ``None`` unless every one measured it."""
+    if any(v is None or math.isnan(v) for v in values):
+        return None
+    return math.fsum(v for v in values if v is not None)
 
 
 def _nan_weighted(pairs: list[tuple[float, int]]) -> float:
@@ -261,18 +283,6 @@ def _nan_weighted(pairs: list[tuple[float, int]]) -> float:
     if not weight:
         return math.fsum(v for v, _ in valid) / len(valid)
     return math.fsum(v * c for v, c in valid) / weight
-
-
-def _merge_selfcheck(results: Sequence[PerfResult]) -> SelfCheck:
-    warnings: list[str] = []
-    for r in results:
-        warnings.extend(w for w in r.warnings if w not in warnings)
-    return SelfCheck(
-        loop_lag_p99=max(r.selfcheck.loop_lag_p99 for r in results),
-        loop_lag_max=max(r.selfcheck.loop_lag_max for r in results),
-        cpu_percent=max(r.selfcheck.cpu_percent for r in results),
-        warnings=tuple(warnings),
-    )
 
 
 def merge_memory(reports: Sequence[MemoryReport | None]) -> MemoryReport | None:

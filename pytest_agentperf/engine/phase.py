@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pytest_agentperf.clocks import GC_CPU, SAMPLE_MASK, clock_overhead
 from pytest_agentperf.engine.targets import Driver, new_slot
 from pytest_agentperf.engine.task_records import TaskRecords
 from pytest_agentperf.errors import LoadConfigError
@@ -161,25 +162,38 @@ class _Phase:
     async def closed_worker(self) -> None:
         call, judge, rec, clock = self.driver.call, self.driver.judge, self.rec, time.perf_counter
         take, slot, nan, me = self.take, new_slot(), math.nan, asyncio.current_task()
-        while (payload := take()) is not _END:
+        tick, cpu, overhead, gc_cpu = time.thread_time, rec.harness_cpu, clock_overhead(), GC_CPU
+        payload = take()
+        while payload is not _END:
             slot[0] = nan
             t0 = clock()
             try:
                 result = await call(payload)
             except Exception as exc:
                 rec.add(t0, t0, slot[0], clock(), rec.error_code(type(exc).__name__))
+                payload = take()
                 continue
             except asyncio.CancelledError:
                 if _cancelled(me):
                     raise  # the worker itself is being cancelled: stop
                 # the target raised it on its own (e.g. a cancelled inner task): its failure
                 rec.add(t0, t0, slot[0], clock(), rec.error_code("CancelledError"))
+                payload = take()
                 continue
             t1 = clock()
+            # One task in SAMPLE_EVERY times the engine's own work on its thread CPU clock:
+            # recording this task and taking the next payload (the task factory included).
+            timed = not rec.count & SAMPLE_MASK
+            g0 = gc_cpu[0]
+            c0 = tick() if timed else 0.0
             if judge is None:
                 rec.add(t0, t0, slot[0], t1, 0)
             else:
                 self.judged(result, t0, t0, slot[0], t1)
+            payload = take()
+            if timed:
+                cpu[0] += tick() - c0 - overhead - (gc_cpu[0] - g0)  # GC: not the engine's
+                cpu[1] += 1.0
 
     def judged(self, result: Any, intended: float, t0: float, first: float, t1: float) -> None:
         """Record an agent's ``TaskResult`` (status decides success; timings give TTFT)."""
@@ -209,14 +223,11 @@ class _Phase:
 
     async def open_worker(self) -> None:
         call, judge, rec, clock = self.driver.call, self.driver.judge, self.rec, time.perf_counter
-        sleep, slot, nan, elastic, me = (
-            asyncio.sleep,
-            new_slot(),
-            math.nan,
-            self.spec.concurrency is None,
-            asyncio.current_task(),
-        )
-        while (item := self.take_slot()) is not None:
+        sleep, slot, nan, me = asyncio.sleep, new_slot(), math.nan, asyncio.current_task()
+        elastic = self.spec.concurrency is None
+        tick, cpu, overhead, gc_cpu = time.thread_time, rec.harness_cpu, clock_overhead(), GC_CPU
+        item = self.take_slot()
+        while item is not None:
             payload, intended = item
             delay = intended - clock()
             if delay > 0:
@@ -230,17 +241,26 @@ class _Phase:
                 result = await call(payload)
             except Exception as exc:
                 rec.add(intended, t0, slot[0], clock(), rec.error_code(type(exc).__name__))
+                item = self.take_slot()
                 continue
             except asyncio.CancelledError:
                 if _cancelled(me):
                     raise
                 rec.add(intended, t0, slot[0], clock(), rec.error_code("CancelledError"))
+                item = self.take_slot()
                 continue
             t1 = clock()
+            timed = not rec.count & SAMPLE_MASK  # as in the closed loop
+            g0 = gc_cpu[0]
+            c0 = tick() if timed else 0.0
             if judge is None:
                 rec.add(intended, t0, slot[0], t1, 0)
             else:
                 self.judged(result, intended, t0, slot[0], t1)
+            item = self.take_slot()
+            if timed:
+                cpu[0] += tick() - c0 - overhead - (gc_cpu[0] - g0)  # GC: not the engine's
+                cpu[1] += 1.0
 
     def spawn(self, worker: Callable[[], Any]) -> None:
         task = asyncio.get_running_loop().create_task(worker())

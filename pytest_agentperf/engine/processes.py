@@ -61,6 +61,7 @@ class Job:
     mock: Callable[[], WorkerMock] | None
     memory: Callable[[], RoundSampler] | None
     max_records: int
+    freeze_gc: bool = True
 
 
 async def run_in_processes(
@@ -73,13 +74,15 @@ async def run_in_processes(
     memory: object = None,
     progress: ProgressSink | None = None,
     max_records: int,
+    freeze_gc: bool = True,
 ) -> PerfResult:
     """Run ``plan`` split over ``processes`` workers and return the merged result."""
     checked = check_factory(factory, processes)
     source = check_tasks(tasks, processes)
     base_seed = _mock_seed(mock)
     shares = split(plan, source, processes, base_seed)
-    blobs = [_pickle(_job(share, checked, mock, memory, max_records), share) for share in shares]
+    jobs = [_job(share, checked, mock, memory, max_records, freeze_gc) for share in shares]
+    blobs = [_pickle(job, job.share) for job in jobs]
     group = ProcessGroup(blobs)
     try:
         group.start()
@@ -98,7 +101,9 @@ def _mock_seed(mock: object) -> int:
     return seed if isinstance(seed, int) else 0
 
 
-def _job(share: Share, factory: Factory, mock: object, memory: object, max_records: int) -> Job:
+def _job(
+    share: Share, factory: Factory, mock: object, memory: object, records: int, freeze: bool
+) -> Job:
     mock_recipe = mock.replica(share.mock_seed) if isinstance(mock, ReplicableMock) else None
     if memory is not None and not isinstance(memory, ReplicableSampler):
         raise LoadConfigError(
@@ -107,7 +112,7 @@ def _job(share: Share, factory: Factory, mock: object, memory: object, max_recor
             "use pytest_agentperf.MemoryTracker."
         )
     memory_recipe = memory.replica() if memory is not None else None
-    return Job(share, factory, mock_recipe, memory_recipe, max_records)
+    return Job(share, factory, mock_recipe, memory_recipe, records, freeze)
 
 
 def _pickle(job: Job, share: Share) -> bytes:
@@ -362,6 +367,7 @@ async def _serve(conn: Connection, job: Job) -> ShareOutcome:
             mock=job.mock,
             memory=job.memory,
             max_records=job.max_records,
+            freeze_gc=job.freeze_gc,
             ready=ready,
             progress=_PipeProgress(conn),
         )

@@ -49,7 +49,8 @@ class AgentPerf:
     ``scale`` multiplies ``n``, ``duration`` and factory-generated task counts (never below
     one task); ``seed`` seeds Poisson arrivals; ``mock`` (a ``MockLLM``) enables efficiency;
     ``memory`` runs the workload in the sampler's rounds; ``progress`` gets live updates;
-    ``max_records`` bounds the per-task records kept per run (beyond it they are sampled).
+    ``max_records`` bounds the per-task records kept per run (beyond it they are sampled);
+    ``freeze_gc`` freezes the heap around each phase (``docs/engine.md``: garbage collection).
 
     Every result lands in ``results`` and every noted figure in ``figures``: under pytest
     the plugin checks the test's budgets against them and reports them.
@@ -66,6 +67,7 @@ class AgentPerf:
         memory: RoundSampler | None = None,
         progress: ProgressSink | None = None,
         max_records: int = DEFAULT_MAX_RECORDS,
+        freeze_gc: bool = True,
     ) -> None:
         if not scale > 0:
             raise LoadConfigError(f"AgentPerf(scale={scale!r}): the scale must be > 0.")
@@ -75,6 +77,7 @@ class AgentPerf:
         self.memory = memory
         self.progress = progress
         self.max_records = max_records
+        self.freeze_gc = freeze_gc
         self.results: list[PerfResult] = []
         self.figures: dict[str, Figure] = {}
 
@@ -133,10 +136,13 @@ class AgentPerf:
                 memory=self.memory,
                 progress=self.progress,
                 max_records=self.max_records,
+                freeze_gc=self.freeze_gc,
             )
         else:
             driver = adapt_target(target)
-            instruments = Instruments(self.mock, self.memory, self.progress, self.max_records)
+            instruments = Instruments(
+                self.mock, self.memory, self.progress, self.max_records, self.freeze_gc
+            )
             execution = Execution(driver, source, plan, instruments)
             async with driving(target, driver):
                 result = await execution.execute()

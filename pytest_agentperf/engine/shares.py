@@ -270,9 +270,11 @@ def combine(
 
 
 def _labelled(result: PerfResult, index: int) -> PerfResult:
-    """``result`` with its self-check warnings prefixed by the process they came from."""
-    warnings = tuple(f"process {index}: {w}" for w in result.selfcheck.warnings)
-    return replace(result, selfcheck=replace(result.selfcheck, warnings=warnings))
+    """``result`` with its self-check's findings and warnings prefixed by their process."""
+    check = result.selfcheck
+    warnings = tuple(f"process {index}: {w}" for w in check.warnings)
+    findings = tuple(f"process {index}: {f}" for f in check.findings)
+    return replace(result, selfcheck=replace(check, warnings=warnings, findings=findings))
 
 
 def _ok(outcome: ShareOutcome | None) -> bool:

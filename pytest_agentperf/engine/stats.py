@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from pytest_agentperf.engine.task_records import TaskRecords
 from pytest_agentperf.result import LatencySummary, WindowStats
 
 __all__ = [
     "RESERVOIR_SIZE",
+    "CpuAttribution",
+    "attribute_cpu",
     "efficiency",
+    "merge_cpu",
     "percentile",
     "reservoir_indices",
     "summarize",
@@ -70,11 +73,18 @@ def window_size(duration: float, max_windows: int = 60) -> float:
 
 
 def timeseries(
-    records: TaskRecords, start: float, duration: float, window: float | None = None
+    records: TaskRecords,
+    start: float,
+    duration: float,
+    window: float | None = None,
+    *,
+    cpu: Callable[[float, float], float] | None = None,
 ) -> tuple[WindowStats, ...]:
     """Per-window completions, errors, throughput, p50 and p95 (by finish time).
 
     Latency is from intended start. When the records are a sample, counts are scaled up.
+    ``cpu(lo, hi)`` gives the process CPU seconds between two ``perf_counter`` instants
+    (each window's ``cpu``; ``None`` without it, or where it returns NaN).
     """
     if records.kept == 0 or duration <= 0:
         return ()
@@ -104,9 +114,14 @@ def timeseries(
                 throughput=done / (hi - lo) if hi > lo else 0.0,
                 p50=percentile(ordered, 0.5),
                 p95=percentile(ordered, 0.95),
+                cpu=_finite(cpu(start + lo, start + hi)) if cpu is not None else None,
             )
         )
     return tuple(out)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def reservoir_indices(count: int, size: int = RESERVOIR_SIZE, seed: int = 0) -> list[int]:
@@ -124,28 +139,78 @@ class Efficiency:
     mean_injected_latency: float
 
 
-def efficiency(
-    injected_delta: float,
-    tasks: int,
-    *,
-    worker_time: float | None,
-    busy_time: float,
-) -> Efficiency | None:
+def efficiency(injected_delta: float, tasks: int, *, busy_time: float) -> Efficiency | None:
     """Little's-law efficiency of a run, or ``None`` when the mock injected nothing.
 
-    Closed loop (``worker_time`` given): ``injected / worker_time``, where ``worker_time``
-    is the workers that actually ran x the measured duration, summed over the phases
-    (``min(concurrency, tasks)`` workers per phase: 5 tasks at ``concurrency=10`` run on 5
-    workers): the share of the workers' time spent waiting on the mock (= throughput /
-    (workers / mean injected latency per task)). Open loop: ``injected / busy_time`` where
-    ``busy_time`` is the sum of the tasks' latencies from their intended start (= mean
-    injected latency / mean latency = throughput / (mean tasks in flight / mean injected
-    latency), Little's law with the measured mean in flight). 1.0 means the agent adds
-    nothing to the LLM's own latency.
+    ``injected / busy_time``, where ``busy_time`` is the sum of the tasks' latencies (from
+    their intended start): the mean injected latency over the mean latency, the share of a
+    task's time spent waiting on the LLM. With every worker busy all the time this is
+    ``throughput / (workers / mean injected latency)``; unlike that form, a closed run's
+    drain (the last tasks still running while the other workers have nothing left) and the
+    workers that never ran (5 tasks at ``concurrency=10``) do not count against the agent.
+    In an open loop it is ``throughput / (mean tasks in flight / mean injected latency)``,
+    Little's law with the measured mean in flight. 1.0 means the agent adds nothing to the
+    LLM's own latency.
     """
-    if injected_delta <= 0 or tasks <= 0:
+    if injected_delta <= 0 or tasks <= 0 or busy_time <= 0:
         return None
-    denominator = worker_time if worker_time is not None else busy_time
-    if denominator <= 0:
+    return Efficiency(injected_delta / busy_time, injected_delta / tasks)
+
+
+@dataclass(frozen=True, slots=True)
+class CpuAttribution:
+    """A run's CPU per task (seconds) and who spent it: the harness's parts, the rest the
+    agent's (everything else the process ran: the agent, its client, its event loop)."""
+
+    per_task: float
+    parts: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def harness(self) -> float:
+        return math.fsum(self.parts.values())
+
+    @property
+    def agent(self) -> float:
+        return max(0.0, self.per_task - self.harness)
+
+
+def attribute_cpu(
+    process_cpu: float,
+    tasks: int,
+    *,
+    engine_per_task: float | None,
+    monitor: float,
+    mock: float | None,
+) -> CpuAttribution | None:
+    """Split ``process_cpu`` seconds over ``tasks`` tasks; ``None`` when nothing ran.
+
+    ``engine_per_task`` is the engine's timed bookkeeping per task (a sample's mean),
+    ``monitor`` and ``mock`` the seconds the monitor's ticks and the mock took in this
+    process (``None``: the mock does not account for itself, or there is none).
+    """
+    if tasks <= 0 or not process_cpu > 0:
         return None
-    return Efficiency(injected_delta / denominator, injected_delta / tasks)
+    parts = {"engine": engine_per_task or 0.0, "monitor": monitor / tasks}
+    if mock is not None:
+        parts["mock"] = max(0.0, mock) / tasks
+    return CpuAttribution(process_cpu / tasks, parts)
+
+
+def merge_cpu(
+    figures: Sequence[tuple[int, float | None, float | None, float | None]],
+) -> tuple[float | None, float | None, float | None]:
+    """CPU per task (process, harness, agent) of results run side by side, exactly.
+
+    ``figures`` holds each result's ``(tasks, cpu_per_task, harness_cpu_per_task,
+    agent_cpu_per_task)``; each merged figure is the task-weighted mean (total CPU over
+    total tasks), ``None`` when a result did not measure it.
+    """
+
+    def weighted(k: int) -> float | None:
+        values = [(f[0], f[k]) for f in figures]
+        tasks = sum(n for n, _ in values)
+        if not tasks or any(v is None for _, v in values):
+            return None
+        return math.fsum(n * (v or 0.0) for n, v in values) / tasks
+
+    return weighted(1), weighted(2), weighted(3)

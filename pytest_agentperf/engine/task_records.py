@@ -23,6 +23,9 @@ class TaskRecords:
     ``expected`` known they are allocated once up front, so recording a task allocates
     nothing; otherwise they grow in chunks of 8192. At most ``max_records`` are kept;
     after that each new task replaces a random kept one (a uniform sample of all tasks).
+
+    ``harness_cpu`` holds ``[CPU seconds, tasks timed]`` of the engine's own per-task
+    bookkeeping, timed on one task in ``clocks.SAMPLE_EVERY`` (see :meth:`bookkeeping`).
     """
 
     __slots__ = (
@@ -37,6 +40,7 @@ class TaskRecords:
         "failed",
         "finished",
         "first",
+        "harness_cpu",
         "intended",
         "kept",
         "max_records",
@@ -62,6 +66,7 @@ class TaskRecords:
         self.error_counts: list[int] = []
         self._error_index: dict[str, int] = {}
         self._rng = random.Random(0x5EED)
+        self.harness_cpu = array("d", [0.0, 0.0])
 
     def add(self, intended: float, started: float, first: float, finished: float, err: int) -> None:
         """Record one task (``err`` from :meth:`error_code`, 0 for success)."""
@@ -91,6 +96,12 @@ class TaskRecords:
         """Forget every record, keeping the allocated arrays (for reused scratch records)."""
         self.count = self.kept = self.completed = self.failed = 0
         self.error_counts = [0] * len(self.error_names)
+        self.harness_cpu[0] = self.harness_cpu[1] = 0.0
+
+    def bookkeeping(self) -> float | None:
+        """The engine's CPU seconds per task (mean of the timed tasks), ``None`` if none."""
+        cpu, timed = self.harness_cpu
+        return max(0.0, cpu / timed) if timed else None
 
     def error_code(self, name: str) -> int:
         """The outcome code of error type ``name`` (allocated on first sight)."""

@@ -183,6 +183,7 @@ async def run_share(
     mock: Callable[[], WorkerMock] | None = None,
     memory: Callable[[], RoundSampler] | None = None,
     max_records: int = DEFAULT_MAX_RECORDS,
+    freeze_gc: bool = True,
     ready: Callable[[], Awaitable[None]] | None = None,
     progress: ProgressSink | None = None,
 ) -> ShareOutcome:
@@ -211,7 +212,7 @@ async def run_share(
                 if share.delay > 0:
                     await asyncio.sleep(share.delay)
                 outcome.stage = "run"
-                instruments = Instruments(built, sampler, progress, max_records)
+                instruments = Instruments(built, sampler, progress, max_records, freeze_gc)
                 await _measure(outcome, Execution(driver, source, share.plan, instruments))
     except Exception as exc:
         outcome.error = f"{type(exc).__name__}: {exc}"

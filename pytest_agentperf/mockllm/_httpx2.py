@@ -33,7 +33,7 @@ class Httpx2Transport(httpx2.AsyncBaseTransport):
     def __init__(self, front: HttpxFront) -> None:
         self._respond = front.respond
         # the client awaits the front directly: one coroutine less per request
-        self.handle_async_request = front.respond  # type: ignore[method-assign]
+        self.handle_async_request = front.respond  # type: ignore[method-assign,assignment]
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         response: httpx2.Response = await self._respond(request)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pytest_agentperf.clocks import SampledCpu
+
 __all__ = ["Counters", "MockStats"]
 
 
@@ -25,6 +27,12 @@ class MockStats:
     they never reach the mock, so they are not in ``calls``). ``telemetry`` counts requests
     to the providers' telemetry endpoints (the OpenAI Agents SDK's trace export), answered
     at once and not in ``calls``.
+
+    ``harness_cpu`` is the CPU seconds the mock spent in this process answering (planning
+    replies, building responses, the loopback server's HTTP work), timed on the thread CPU
+    clock on one request in 16 and scaled to all: the load engine charges it to the
+    harness, not to the agent under test. The event loop's timer wake-ups for the mock's
+    delays are not in it.
     """
 
     calls: int = 0
@@ -42,6 +50,7 @@ class MockStats:
     not_found_by_route: dict[str, int] = field(default_factory=dict)
     blocked: dict[str, int] = field(default_factory=dict)
     telemetry: int = 0
+    harness_cpu: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict."""
@@ -61,6 +70,7 @@ class MockStats:
             "not_found_by_route": dict(self.not_found_by_route),
             "blocked": dict(self.blocked),
             "telemetry": self.telemetry,
+            "harness_cpu": self.harness_cpu,
         }
 
 
@@ -73,6 +83,7 @@ class Counters:
         "by_status",
         "calls",
         "connections_opened",
+        "cpu",
         "faults",
         "in_flight",
         "injected",
@@ -101,6 +112,7 @@ class Counters:
         self.not_found_by_route: dict[str, int] = {}
         self.blocked: dict[str, int] = {}
         self.telemetry = 0
+        self.cpu = SampledCpu()  # the mock's own CPU in this process
 
     def snapshot(self) -> MockStats:
         """A frozen copy."""
@@ -121,4 +133,5 @@ class Counters:
             not_found_by_route=dict(self.not_found_by_route),
             blocked=dict(self.blocked),
             telemetry=self.telemetry,
+            harness_cpu=self.cpu.total,
         )

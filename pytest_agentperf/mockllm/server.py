@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from typing import Any
 
 import h11
@@ -88,13 +88,22 @@ class MockServer:
         self._core.connection_opened()
         conn = h11.Connection(h11.SERVER)
         try:
-            while await self._exchange(conn, reader, writer):
+            while await self._timed_exchange(conn, reader, writer):
                 conn.start_next_cycle()
         except (ConnectionError, h11.ProtocolError, asyncio.CancelledError):
             pass
         finally:
             self._tasks.discard(task)
             writer.transport.abort()
+
+    def _timed_exchange(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> Awaitable[bool]:
+        """``_exchange``, timed step by step on the thread CPU clock for one request in 16
+        (the server's HTTP work is the mock's CPU, not the agent's: ``harness_cpu``)."""
+        exchange = self._exchange(conn, reader, writer)
+        cpu = self._core.counters.cpu
+        return cpu.timed(exchange) if cpu.due() else exchange
 
     async def _exchange(
         self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

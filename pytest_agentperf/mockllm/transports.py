@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ import httpx
 import respx
 from respx.models import AllMockedAssertionError, PassThrough
 
+from pytest_agentperf.clocks import GC_CPU, clock_overhead
 from pytest_agentperf.mockllm.core import Incoming, MockCore, Plan
 from pytest_agentperf.mockllm.faults import CONNECTION_ERROR, TIMEOUT
 from pytest_agentperf.mockllm.hosts import HostSet
@@ -88,6 +89,7 @@ class PlanStreamMixin:
         arrival: float,
         loop: asyncio.AbstractEventLoop,
         request: Any,
+        timed: bool = False,
     ) -> None:
         self._front = front
         self._plan = plan
@@ -95,13 +97,20 @@ class PlanStreamMixin:
         self._loop = loop
         self._request = request
         self._open = True
+        self._timed = timed  # the request is one the mock times its own CPU on
 
     def _close(self) -> None:
         if self._open:
             self._open = False
             self._front.core.finish(self._plan, self._loop.time() - self._arrival)
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        segments = self._segments()
+        if not self._timed:
+            return segments
+        return _TimedIterator(segments, self._front.core.counters.cpu.timed)
+
+    async def _segments(self) -> AsyncIterator[bytes]:
         plan, arrival, loop = self._plan, self._arrival, self._loop
         assert plan.segments is not None
         assert plan.offsets is not None
@@ -117,6 +126,24 @@ class PlanStreamMixin:
 
     async def aclose(self) -> None:
         self._close()
+
+
+class _TimedIterator:
+    """An async iterator whose every ``__anext__`` runs through ``timed`` (CPU per step)."""
+
+    __slots__ = ("_inner", "_timed")
+
+    def __init__(
+        self, inner: AsyncIterator[bytes], timed: Callable[[Awaitable[bytes]], Awaitable[bytes]]
+    ) -> None:
+        self._inner = inner
+        self._timed = timed
+
+    def __aiter__(self) -> _TimedIterator:
+        return self
+
+    def __anext__(self) -> Awaitable[bytes]:
+        return self._timed(self._inner.__anext__())
 
 
 class HttpStream(PlanStreamMixin, httpx.AsyncByteStream):
@@ -155,8 +182,18 @@ class HttpxFront:
         url = request.url
         return Incoming(request.method, url.path, body, request.headers, _read_timeout(request))
 
-    async def respond(self, request: Any) -> Any:
-        """The response to an httpx/httpx2 request, after the planned delay."""
+    def respond(self, request: Any) -> Awaitable[Any]:
+        """The response to an httpx/httpx2 request, after the planned delay (awaitable).
+
+        One request in 16 is timed, step by step, on the thread CPU clock (the mock's own
+        CPU in this process: ``stats().harness_cpu``); the others run untouched.
+        """
+        cpu = self.core.counters.cpu
+        if cpu.due():
+            return cpu.timed(self._respond(request, timed=True))
+        return self._respond(request)
+
+    async def _respond(self, request: Any, timed: bool = False) -> Any:
         loop = _running_loop()
         arrival = loop.time()
         try:  # a body built from json=/content= is already read: skip a coroutine
@@ -173,7 +210,7 @@ class HttpxFront:
         )
         plan = self.core.plan(incoming, arrival)
         if plan.segments is not None:
-            stream = self.flavour.stream(self, plan, arrival, loop, request)
+            stream = self.flavour.stream(self, plan, arrival, loop, request, timed)
             headers = self.flavour.headers(plan.headers)
             return self.flavour.response(plan.status, headers=headers, stream=stream)
         try:
@@ -194,6 +231,16 @@ class HttpxFront:
 
     def respond_sync(self, request: Any) -> Any:
         """The same for a blocking client: sleeps the thread, returns the body at once."""
+        cpu = self.core.counters.cpu
+        if not cpu.due():
+            return self._respond_sync(request)
+        g0, c0 = GC_CPU[0], time.thread_time()  # the thread's CPU: the sleep costs none
+        try:
+            return self._respond_sync(request)
+        finally:
+            cpu.add(time.thread_time() - c0 - clock_overhead() - (GC_CPU[0] - g0))
+
+    def _respond_sync(self, request: Any) -> Any:
         arrival = time.monotonic()
         plan = self.core.plan(self._incoming(request, request.read()), arrival)
         try:
@@ -214,7 +261,7 @@ class MockTransport(httpx.AsyncBaseTransport):
     def __init__(self, front: HttpxFront) -> None:
         self._respond = front.respond
         # the client awaits the front directly: one coroutine less per request
-        self.handle_async_request = front.respond  # type: ignore[method-assign]
+        self.handle_async_request = front.respond  # type: ignore[method-assign,assignment]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response: httpx.Response = await self._respond(request)

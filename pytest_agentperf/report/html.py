@@ -109,6 +109,10 @@ def _summary(result: PerfResult) -> str:
         ("max", "latency max", lat.max),
         ("error_rate", "error rate", result.error_rate),
         ("efficiency", "efficiency", result.efficiency),
+        ("cpu_per_task", "CPU per task", result.cpu_per_task),
+        ("harness_cpu_per_task", "harness CPU per task", result.harness_cpu_per_task),
+        ("agent_cpu_per_task", "agent CPU per task", result.agent_cpu_per_task),
+        ("capacity_per_core", "capacity per core", result.capacity_per_core),
         ("duration", "measured window", result.duration),
     ]
     if result.ttft is not None:
@@ -163,6 +167,20 @@ def _charts(result: PerfResult) -> str:
                 "p50 and p95 latency of the tasks completed in each window.",
             )
         )
+        cpu = [(m, c) for m, w in zip(mids, windows, strict=True) if (c := w.cpu_per_task)]
+        if cpu:
+            figures.append(
+                (
+                    line_chart(
+                        "CPU per task over time",
+                        [Series("CPU per task", cpu)],
+                        x_label="time since start (s)",
+                        y_label="process CPU per task",
+                        y_fmt=format_duration,
+                    ),
+                    "The process's CPU in each window divided by the tasks it finished.",
+                )
+            )
     if result.samples:
         figures.append(
             (
@@ -268,7 +286,15 @@ def _result(result: PerfResult) -> str:
     if result.offered_rate:
         mode += f", offered {format_rate(result.offered_rate)}"
     warnings = "".join(f"<li>{escape(w)}</li>" for w in result.warnings)
-    warn = f'<ul class="warnings">{warnings}</ul>' if warnings else ""
+    warn = (
+        f'<p class="warnings">The harness&#x27;s own figures are doubtful:</p>'
+        f'<ul class="warnings">{warnings}</ul>'
+        if warnings
+        else ""
+    )
+    findings = "".join(f"<li>{escape(f)}</li>" for f in result.findings)
+    if findings:
+        warn = f'<p>Findings:</p><ul class="findings">{findings}</ul>' + warn
     return (
         f'<div class="result" data-name="{escape(result.name)}"><h3>{escape(result.name)} '
         f'<span class="muted">({escape(mode)})</span></h3>{warn}{_summary(result)}'

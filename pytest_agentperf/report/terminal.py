@@ -1,8 +1,10 @@
 """The end-of-session terminal summary: pure rendering, records in, text out.
 
-Verbosity follows pytest: ``-q`` prints one tally line (and the self-check warnings),
-the default prints one row per performance test (the figures of its last workload),
-``-v`` one row per workload.
+Verbosity follows pytest: ``-q`` prints one tally line (and the self-check findings and
+warnings), the default prints one row per performance test (the figures of its last
+workload), ``-v`` one row per workload. Findings (facts about the system under test: it is
+CPU-bound, garbage collection paused it; of the last workload, of every one with ``-v``)
+and warnings (doubts about the harness's own figures, of every workload) are listed apart.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ HEADER = (
     "p95",
     "p99",
     "errors",
-    "efficiency",
-    "mem growth",
+    "eff.",  # efficiency
+    "CPU/task",
+    "memory",  # growth
     "verdict",
 )
 VERDICTS = {
@@ -52,7 +55,7 @@ MIN_NAME = 40
 def result_cells(result: PerfResult | None) -> list[str]:
     """The figure columns for one result (``-`` where not measured)."""
     if result is None:
-        return ["-"] * 7
+        return ["-"] * (len(HEADER) - 2)
     latency = result.latency
     efficiency = "-" if result.efficiency is None else f"{result.efficiency:.2f}"
     growth = None if result.memory is None else result.memory.growth_bytes
@@ -63,6 +66,7 @@ def result_cells(result: PerfResult | None) -> list[str]:
         format_duration(latency.p99),
         format_fraction(result.error_rate) if result.total else "-",
         efficiency,
+        format_duration(result.cpu_per_task),
         format_bytes(growth),
     ]
 
@@ -102,6 +106,18 @@ def _warning_lines(records: Sequence[TestRecord]) -> list[str]:
     )
 
 
+def _finding_lines(records: Sequence[TestRecord], verbose: bool) -> list[str]:
+    """Findings of each test's last workload (as in the table), of every one with ``-v``."""
+    lines = [
+        f"  {r.nodeid}: {f}"
+        for r in records
+        for f in dict.fromkeys(
+            f for result in (r.results if verbose else r.results[-1:]) for f in result.findings
+        )
+    ]
+    return ["findings (about the system under test):", *lines] if lines else []
+
+
 def render_summary(records: Sequence[TestRecord], *, verbosity: int = 0, width: int = 120) -> str:
     """The summary text: a table (unless ``verbosity < 0``), a tally and any warnings."""
     if not records:
@@ -109,13 +125,15 @@ def render_summary(records: Sequence[TestRecord], *, verbosity: int = 0, width: 
     lines: list[str] = []
     if verbosity >= 0:
         rows = [row for r in records for row in _test_rows(r, verbosity > 0)]
-        others = sum(max(len(row[i]) for row in [list(HEADER), *rows]) + 2 for i in range(1, 9))
+        others = sum(
+            max(len(row[i]) for row in [list(HEADER), *rows]) + 2 for i in range(1, len(HEADER))
+        )
         name_width = max(MIN_NAME, width - others - 2)
         for row in rows:
             row[0] = _fit(row[0], name_width)
         lines.append(table(HEADER, rows, indent=""))
     lines.append(tally(records))
-    return "\n".join(lines + _warning_lines(records))
+    return "\n".join(lines + _finding_lines(records, verbosity > 0) + _warning_lines(records))
 
 
 def render_figures(records: Sequence[TestRecord]) -> str:

@@ -14,7 +14,9 @@ A metric *regresses* only when both hold:
    - throughput / efficiency: Mann-Whitney U on the per-window throughputs (partial
      windows dropped); with fewer than 5 windows a side, Mann-Whitney U on the latencies
      (Little's law: at a fixed concurrency throughput falls exactly when latency grows);
-   - error rate: a two-proportion z-test.
+   - error rate: a two-proportion z-test;
+   - CPU per task: Mann-Whitney U on the per-window process CPU per task (partial windows
+     dropped; untested with fewer than 5 windows a side).
 
 The threshold keeps shared-machine drift (a few percent between jobs, always
 "significant" with thousands of requests) from failing CI; the test keeps a noisy point
@@ -324,6 +326,8 @@ def _significance(
         return r.p_value, "two-proportion z-test"
     if spec.test == "rate":
         return _rate_significance(metric, base, cur, alt)
+    if spec.test == "cpu":
+        return _cpu_significance(base, cur, alt)
     return _latency_significance(spec.quantile, base.samples, cur.samples, alt)
 
 
@@ -367,6 +371,21 @@ def _rate_significance(
     if tested is None:
         return None
     return tested[0], "Mann-Whitney U on latencies"
+
+
+def _cpu_significance(
+    base: PerfResult, cur: PerfResult, alt: sig.Alternative
+) -> tuple[float, str] | None:
+    """CPU per task, window by window (the time series carries each window's CPU)."""
+
+    def per_window(result: PerfResult) -> list[float]:
+        values = (w.cpu_per_task for w in _full_windows(result.timeseries))
+        return [v for v in values if v is not None]
+
+    xs, ys = per_window(cur), per_window(base)
+    if len(xs) < MIN_WINDOWS or len(ys) < MIN_WINDOWS:
+        return None
+    return sig.mann_whitney_u(xs, ys, alt).p_value, "Mann-Whitney U on per-window CPU"
 
 
 def _scale(metric: str, result: PerfResult) -> float | None:

@@ -28,19 +28,43 @@ RecommendationRule = Callable[[str, PerfResult], str | None]
 LOW_EFFICIENCY = 0.7
 TAIL_RATIO = 5.0
 LATE_START_FRACTION = 0.01
+CPU_CAP_SHARE = 0.7
 
 
 def _efficiency(test: str, r: PerfResult) -> str | None:
     if r.efficiency is None or r.efficiency >= LOW_EFFICIENCY or r.concurrency is None:
         return None
-    ideal = r.throughput / r.efficiency if r.efficiency > 0 else float("nan")
-    return (
-        f"{test}: throughput {format_rate(r.throughput)} is {r.efficiency:.0%} of the "
+    injected = r.mean_injected_latency
+    workers = min(r.concurrency, r.total) if r.total else r.concurrency
+    # Little's law; a result recorded without the mock's figure: what its efficiency implies
+    ideal = workers / injected if injected else r.throughput / max(r.efficiency, 1e-9)
+    share = f"{r.throughput / ideal:.0%}" if ideal > 0 else "-"
+    head = (
+        f"{test}: throughput {format_rate(r.throughput)} is {share} of the "
         f"{format_rate(ideal)} that Little's law allows for the workers that ran (concurrency "
-        f"up to {r.concurrency}) with {format_duration(r.mean_injected_latency)} of LLM "
-        "latency per task; the agent's own "
-        "overhead, a connection-pool limit or the load generator is the bottleneck: profile "
-        "the hot path or raise the limits."
+        f"up to {workers}) with {format_duration(injected)} of LLM latency per task "
+        f"(efficiency {r.efficiency:.2f}: a task took {format_duration(r.latency.mean)} on "
+        "average); "
+    )
+    in_flight = r.throughput * injected if injected else None
+    if in_flight is not None and in_flight < 1.5 <= workers / 2:
+        return head + (
+            f"it kept {in_flight:.2f} LLM calls in flight on average of the {workers} its "
+            "workers allowed: it serialises its calls (a lock, a busy flag, one shared "
+            "connection); let tasks overlap."
+        )
+    capacity = r.capacity_per_core
+    # The agent's CPU is the limit when one core's worth of it is below the ideal and the
+    # run got near that cap (a serialised agent is far below it, whatever its CPU).
+    if capacity is not None and capacity < ideal and r.throughput >= CPU_CAP_SHARE * capacity:
+        return head + (
+            f"the agent's own CPU ({format_duration(r.agent_cpu_per_task)} per task) caps one "
+            f"core near {format_rate(capacity)}: cut its CPU per task (profile the hot path) "
+            "or spread the load over processes."
+        )
+    return head + (
+        "the rest is the agent's own overhead, queueing inside it, retries or a "
+        "connection-pool limit: profile the hot path or raise the limits."
     )
 
 

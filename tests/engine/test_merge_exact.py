@@ -26,10 +26,31 @@ def test_efficiency_is_injected_time_over_worker_time_summed() -> None:
     assert merge([c, d]).efficiency == pytest.approx((0.5 * 100 + 0.75 * 300) / 400)
 
 
+def test_cpu_per_task_is_the_total_cpu_over_the_total_tasks() -> None:
+    a = replace(
+        merge_part([0.1] * 100, started_at=0),
+        cpu_per_task=300e-6,
+        harness_cpu_per_task=30e-6,
+        agent_cpu_per_task=270e-6,
+    )
+    b = replace(
+        merge_part([0.1] * 300, started_at=0),
+        cpu_per_task=100e-6,
+        harness_cpu_per_task=20e-6,
+        agent_cpu_per_task=80e-6,
+    )
+    merged = merge([a, b])
+    assert merged.cpu_per_task == pytest.approx((300e-6 * 100 + 100e-6 * 300) / 400)
+    assert merged.harness_cpu_per_task == pytest.approx((30e-6 * 100 + 20e-6 * 300) / 400)
+    assert merged.agent_cpu_per_task == pytest.approx((270e-6 * 100 + 80e-6 * 300) / 400)
+    assert merge([a, replace(b, cpu_per_task=None)]).cpu_per_task is None  # not measured
+
+
 def test_time_series_align_on_each_results_own_start() -> None:
     def windows(counts: list[int]) -> tuple[WindowStats, ...]:
         return tuple(
-            WindowStats(float(k), k + 1.0, c, 0, float(c), 0.1, 0.2) for k, c in enumerate(counts)
+            WindowStats(float(k), k + 1.0, c, 0, float(c), 0.1, 0.2, cpu=c * 0.001)
+            for k, c in enumerate(counts)
         )
 
     # started 7 s apart on the wall clock (another machine's clock, say): window k adds up
@@ -41,6 +62,7 @@ def test_time_series_align_on_each_results_own_start() -> None:
         (1.0, 2.0, 2),
         (2.0, 3.0, 3),
     ]
+    assert [w.cpu for w in merged.timeseries] == pytest.approx([0.004, 0.002, 0.003])
 
 
 def test_merge_pooled_is_exact_from_every_tasks_latency() -> None:

@@ -51,6 +51,8 @@ async def test_two_processes_run_the_tasks_of_one_and_merge_exactly(tmp_path: Pa
     assert two.throughput == pytest.approx(sum(s["throughput"] for s in shares))
     assert len({s["pid"] for s in shares}) == 2
     assert all(s["cpu_seconds"] > 0 for s in shares)
+    assert two.cpu_per_task is not None  # the workers' CPU over all their tasks
+    assert two.cpu_per_task > 0
     # percentiles from every task's latency, pooled
     assert two.latency.count == 701
     assert two.latency.min <= two.latency.p50 <= two.latency.p99 <= two.latency.max

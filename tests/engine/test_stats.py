@@ -152,18 +152,19 @@ def test_reservoir_is_bounded_uniform_and_seeded() -> None:
     assert 40_000 < statistics.mean(picks) < 60_000
 
 
-def test_efficiency_closed_and_open_loop() -> None:
-    # 4 workers for 10 s, 400 tasks of 0.1 s injected latency each: 40 s of 40 s -> 1.0
-    closed = efficiency(40.0, 400, worker_time=4 * 10.0, busy_time=0.0)
-    assert closed is not None
-    assert closed.value == pytest.approx(1.0)
-    assert closed.mean_injected_latency == pytest.approx(0.1)
-    # open loop: the tasks spent 50 s in flight in total for 40 s injected -> 0.8
-    open_ = efficiency(40.0, 400, worker_time=None, busy_time=50.0)
-    assert open_ is not None
-    assert open_.value == pytest.approx(0.8)
-    assert efficiency(0.0, 400, worker_time=40.0, busy_time=1.0) is None
-    assert efficiency(40.0, 400, worker_time=0.0, busy_time=1.0) is None
+def test_efficiency_is_injected_over_the_tasks_latencies() -> None:
+    # 400 tasks of 0.1 s injected latency, 40 s of task latency in all -> 1.0
+    perfect = efficiency(40.0, 400, busy_time=40.0)
+    assert perfect is not None
+    assert perfect.value == pytest.approx(1.0)
+    assert perfect.mean_injected_latency == pytest.approx(0.1)
+    # the tasks spent 50 s in flight in total for 40 s injected -> 0.8
+    slower = efficiency(40.0, 400, busy_time=50.0)
+    assert slower is not None
+    assert slower.value == pytest.approx(0.8)
+    assert efficiency(0.0, 400, busy_time=1.0) is None
+    assert efficiency(40.0, 400, busy_time=0.0) is None
+    assert efficiency(40.0, 0, busy_time=1.0) is None
 
 
 def test_constant_arrivals_are_evenly_spaced() -> None:

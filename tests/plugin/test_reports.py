@@ -39,7 +39,7 @@ def test_summary_lines(perf_pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "*= agentperf summary =*",
-            "test *throughput*p50*p95*p99*errors*efficiency*mem growth*verdict",
+            "test *throughput*p50*p95*p99*errors*eff.*CPU/task*memory*verdict",
             "test_s.py::test_broken *500/s*50.0ms*100.0ms*200.0ms*0.00%*0.95*-*FAILED",
             "test_s.py::test_fast *500/s*passed",
             "test_s.py::test_rate[[]300] *300/s*BUDGET FAILED",
