@@ -437,16 +437,19 @@ class MockReplica:
 
 #: MockStats fields whose Counters attribute has another name.
 _RENAMED = {"peak_concurrency": "peak", "injected_latency_total": "injected"}
-_DERIVED = frozenset({"mean_injected_latency"})
+#: Not added: derived from others, or about the process that counted them (the mock's own
+#: CPU: the engine charges it to the harness of *that* process, never of another one).
+_SKIPPED = frozenset({"mean_injected_latency", "harness_cpu"})
 
 
 def add_stats(counters: Counters, stats: MockStats) -> None:
     """Add ``stats`` (another process's mock) to ``counters``: numbers and per-key counts
     add up (peaks too: the processes ran side by side), and the calls that injected
-    latency are recovered from the mean, so the merged mean stays exact."""
+    latency are recovered from the mean, so the merged mean stays exact. The other
+    process's ``harness_cpu`` is not added: it was not spent in this process."""
     for field in dataclasses.fields(stats):
         name = field.name
-        if name in _DERIVED:
+        if name in _SKIPPED:
             continue
         value = getattr(stats, name)
         attribute = _RENAMED.get(name, name)

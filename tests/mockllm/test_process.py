@@ -158,6 +158,7 @@ def test_absorb_adds_another_processs_counters() -> None:
         mean_injected_latency=0.05,
         faults={"rate_limit": 1},
         connections_opened=2,
+        harness_cpu=0.5,
     )
     mock.absorb(worker)
     mock.absorb(worker)
@@ -170,4 +171,5 @@ def test_absorb_adds_another_processs_counters() -> None:
     assert stats.injected_latency_total == pytest.approx(0.9)
     assert stats.mean_injected_latency == pytest.approx(0.05)  # 0.9 s over 18 latency calls
     assert stats.peak_concurrency == 8
+    assert stats.harness_cpu == 0.0  # another process's CPU is not this process's harness
     assert json.loads(json.dumps(stats.to_dict()))["calls"] == 20
