@@ -48,13 +48,16 @@ from pytest_agentperf.mockllm import (
 from pytest_agentperf.plugin.markers import budget
 from pytest_agentperf.report.records import TestRecord
 from pytest_agentperf.result import (
+    Distribution,
     LatencySummary,
+    LLMSpend,
     MemoryReport,
     MemorySample,
     PerfResult,
     SelfCheck,
     WindowStats,
 )
+from pytest_agentperf.spend import ModelPrice, Prices, task_headers
 
 __all__ = [
     "AgentPerf",
@@ -63,9 +66,11 @@ __all__ = [
     "BaselineError",
     "BudgetConfigError",
     "CompareExprError",
+    "Distribution",
     "Empirical",
     "Faults",
     "Fixed",
+    "LLMSpend",
     "LatencySummary",
     "LoadConfigError",
     "LogNormal",
@@ -77,10 +82,12 @@ __all__ = [
     "MockLLM",
     "MockStats",
     "MockToolCall",
+    "ModelPrice",
     "Normal",
     "Outage",
     "PerToken",
     "PerfResult",
+    "Prices",
     "Reply",
     "ResultError",
     "Script",
@@ -99,4 +106,5 @@ __all__ = [
     "budget",
     "first_token",
     "merge",
+    "task_headers",
 ]

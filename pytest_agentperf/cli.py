@@ -30,6 +30,7 @@ from pytest_agentperf.verdict.baseline import (
     compare_documents,
     parse_fail_expr,
 )
+from pytest_agentperf.verdict.recommend import spend_growth
 from pytest_agentperf.verdict.store import DEFAULT_ROOT, BaselineStore
 
 __all__ = ["main"]
@@ -145,7 +146,16 @@ def _compare(args: argparse.Namespace) -> int:
     if regressed:
         names = ", ".join(i.nodeid + (f" [{i.name}]" if i.name else "") for i in regressed)
         print(f"REGRESSED: {len(regressed)} of {compared} compared runs ({names}).")
-        print(f"A regression is beyond the limit ({args.fail}) AND significant at {args.alpha:g}.")
+        print(
+            f"A regression is beyond the limit ({args.fail}) AND significant at {args.alpha:g}; "
+            "exact figures (LLM calls, tokens, cost per task) regress on any change beyond "
+            "their tolerance."
+        )
+        growth = [
+            t for i in regressed if i.comparison for t in spend_growth(i.nodeid, [i.comparison])
+        ]
+        if growth:
+            print("\n".join(["recommendations:", *(f"  - {t}" for t in growth)]))
         return EXIT_REGRESSED
     print(f"No regression in {compared} compared runs (limits {args.fail}, alpha {args.alpha:g}).")
     return EXIT_OK

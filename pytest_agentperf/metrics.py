@@ -16,28 +16,36 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from pytest_agentperf.result import LatencySummary, PerfResult
+from pytest_agentperf.result import Distribution, LatencySummary, PerfResult
 from pytest_agentperf.units import (
     Op,
     format_bytes,
+    format_count,
     format_duration,
     format_fraction,
+    format_money,
     format_rate,
     parse_bytes,
+    parse_count,
     parse_duration,
     parse_fraction,
+    parse_money,
     parse_rate,
     parse_ratio,
+    parse_token_rate,
 )
 
 __all__ = [
     "BYTES",
+    "COUNT",
     "DURATION",
     "FRACTION",
     "MARKER_HELP",
     "METRICS",
+    "MONEY",
     "RATE",
     "RATIO",
+    "TOKEN_RATE",
     "Metric",
     "Unit",
     "format_value",
@@ -51,8 +59,10 @@ Better = Literal["lower", "higher"]
 #: ``latency``: Mann-Whitney U on the latency samples (plus a quantile test for
 #: percentiles); ``rate``: Mann-Whitney U on per-window throughput; ``proportion``: a
 #: two-proportion z-test on the task counts; ``cpu``: Mann-Whitney U on the per-window
-#: process CPU per task.
-Test = Literal["latency", "rate", "proportion", "cpu"]
+#: process CPU per task; ``exact``: no test, any change beyond the metric's ``tolerance``
+#: counts (figures a seeded mock makes deterministic: LLM calls, tokens, tool rounds, cost
+#: per task).
+Test = Literal["latency", "rate", "proportion", "cpu", "exact"]
 Parser = Callable[[str | float, str], float]
 Measure = Callable[[PerfResult], float | None]
 MIB = 1024.0**2
@@ -104,6 +114,30 @@ BYTES = Unit(
     "MiB",
     1 / MIB,
 )
+COUNT = Unit(
+    "count",
+    parse_count,
+    format_count,
+    "a count such as '<= 2', '3k' (3,000) or '1.5M'",
+    "count",
+    1.0,
+)
+MONEY = Unit(
+    "money",
+    parse_money,
+    format_money,
+    "an amount such as '<= $0.002', '0.002 USD' or a number in the price table's currency",
+    "currency",
+    1.0,
+)
+TOKEN_RATE = Unit(
+    "token rate",
+    parse_token_rate,
+    lambda v: "-" if v is None or math.isnan(v) else f"{v:,.0f} tok/s",
+    "a rate such as '>= 50/s' or a number of tokens per second",
+    "tokens/s",
+    1.0,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +156,7 @@ class Metric:
     parse_bare: Parser | None = None  # when a bare number means something else than SI
     accepted_bare: str = ""  # ... and what a limit may then look like, for error messages
     export: bool = False  # written to the github-action-benchmark files
+    tolerance: float = 0.0  # exact tests: the relative change allowed by default
 
     @property
     def op(self) -> Op:
@@ -160,6 +195,23 @@ def _ttft(field: str) -> Measure:
     return measure
 
 
+def _spend(figure: str) -> Measure:
+    def measure(r: PerfResult) -> float | None:
+        spend = r.llm
+        value: Distribution | None = None if spend is None else getattr(spend, figure)
+        return None if value is None else value.mean
+
+    return measure
+
+
+def _itl(field: str) -> Measure:
+    def measure(r: PerfResult) -> float | None:
+        summary = None if r.llm is None else r.llm.itl
+        return None if summary is None else float(getattr(summary, field))
+
+    return measure
+
+
 def _memory(field: str) -> Measure:
     return lambda r: None if r.memory is None else float(getattr(r.memory, field))
 
@@ -180,6 +232,32 @@ def _ttfts() -> Iterator[Metric]:
         name = f"ttft_{p}"
         yield Metric(name, f"TTFT {p}", DURATION, "lower", _ttft(p), ("latency", name),
                      export=name == "ttft_p95")  # fmt: skip
+
+
+def _per_task() -> Iterator[Metric]:
+    """What a task spends on LLM calls (means over the measured tasks), gated exactly."""
+    for figure, label, keyword, aliases in (
+        ("calls", "LLM calls/task", "calls_per_task", ("calls_per_task",)),
+        ("tokens", "tokens/task", "tokens_per_task", ()),
+        ("tokens_in", "input tokens/task", "tokens_in_per_task", ()),
+        ("tokens_out", "output tokens/task", "tokens_out_per_task", ()),
+        ("tool_rounds", "tool rounds/task", "tool_rounds_per_task", ()),
+        ("retries", "retries/task", "retries_per_task", ()),
+    ):
+        name = "llm_calls_per_task" if figure == "calls" else keyword
+        export = figure in ("calls", "tokens")
+        yield Metric(name, label, COUNT, "lower", _spend(figure), ("llm", keyword),
+                     aliases=aliases, test="exact", export=export)  # fmt: skip
+    yield Metric("cost_per_task", "cost/task", MONEY, "lower", _spend("cost"),
+                 ("llm", "cost_per_task"), test="exact", tolerance=0.01, export=True)  # fmt: skip
+
+
+def _streaming() -> Iterator[Metric]:
+    yield Metric("output_tokens_per_s", "output tokens/s", TOKEN_RATE, "higher",
+                 lambda r: None if r.llm is None else r.llm.output_tokens_per_s,
+                 ("llm", "output_tokens_per_s"))  # fmt: skip
+    for p in ("p50", "p95", "p99"):
+        yield Metric(f"itl_{p}", f"ITL {p}", DURATION, "lower", _itl(p), ("latency", f"itl_{p}"))
 
 
 _ALL: tuple[Metric, ...] = (
@@ -208,6 +286,8 @@ _ALL: tuple[Metric, ...] = (
            lambda r: r.harness_cpu_per_task, ("cpu", "harness_per_task")),
     Metric("capacity_per_core", "capacity per core", RATE, "higher",
            lambda r: r.capacity_per_core, ("cpu", "capacity_per_core")),
+    *_per_task(),
+    *_streaming(),
 )  # fmt: skip
 
 #: What each budget marker fails on (its registration line; keywords come from the metrics).
@@ -223,6 +303,9 @@ MARKER_HELP: dict[str, str] = {
     "seconds), the agent's or the harness's share exceeds agent_per_task or "
     "harness_per_task, or capacity_per_core (1 / the agent's CPU per task) is below a rate "
     "(e.g. '1000/s')",
+    "llm": "fail when what a task spends on LLM calls exceeds its limit: calls, tokens (e.g. "
+    "'3k'), tool rounds or retries per task (means over the tasks), cost per task (e.g. "
+    "'$0.002', needs [tool.agentperf.prices]); or when output_tokens_per_s falls below",
 }
 
 #: Every metric by canonical name, in the order tables list them.

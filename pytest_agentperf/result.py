@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 __all__ = [
+    "Distribution",
+    "LLMSpend",
     "LatencySummary",
     "MemoryReport",
     "MemorySample",
@@ -221,6 +223,121 @@ class MemoryReport:
         return cls(**known)
 
 
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """One per-task figure across the measured tasks: total, mean and spread.
+
+    ``total`` and ``mean`` (total / tasks) are exact whatever the attribution; ``p50``,
+    ``p95`` and ``max`` need every call attributed to its task and are ``None`` otherwise.
+    """
+
+    total: float = 0.0
+    mean: float = float("nan")
+    p50: float | None = None
+    p95: float | None = None
+    max: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: finite_or_none(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Distribution:
+        known = _known(cls, data)
+        mean = known.get("mean")
+        known["mean"] = float("nan") if mean is None else mean
+        return cls(**known)
+
+
+@dataclass(frozen=True, slots=True)
+class LLMSpend:
+    """What the measured tasks spent on LLM calls, as the mock LLM served them.
+
+    ``calls`` counts every request that reached an LLM endpoint (chat, Responses, messages,
+    embeddings), answered or failed; ``retries`` the calls that repeated an earlier request
+    of the same task; ``tool_rounds`` the replies with tool calls followed by a request
+    carrying the results; ``cost`` comes from the price table (in ``currency``; ``None``
+    without a table, or when a model had no price: ``unpriced``). ``unattributed_calls``
+    were made during the measured phase outside any task: they count in the totals and
+    means, not in the per-task spread. ``tokenizers`` says how the prompt tokens were
+    counted (calls by method). Streamed answers give ``itl`` (per stream: time from its
+    first to its last token / (tokens - 1), as the mock sent them) and
+    ``output_tokens_per_s`` (tokens after the first / time from first to last, all streams).
+    """
+
+    tasks: int
+    calls: Distribution
+    tokens_in: Distribution
+    tokens_out: Distribution
+    tokens: Distribution
+    tool_rounds: Distribution
+    retries: Distribution
+    cost: Distribution | None = None
+    currency: str = ""
+    unpriced: tuple[str, ...] = ()
+    unattributed_calls: int = 0
+    unattributed_socket_calls: int = 0  # of which over serve()'s sockets without the header
+    tokenizers: dict[str, int] = field(default_factory=dict)
+    streams: int = 0
+    itl: LatencySummary | None = None
+    output_tokens_per_s: float | None = None
+
+    _FIGURES = ("calls", "tokens_in", "tokens_out", "tokens", "tool_rounds", "retries")
+
+    @property
+    def estimated(self) -> bool:
+        """Whether some prompt tokens were estimated (~4 characters per token)."""
+        return any(how.startswith("estimate") for how in self.tokenizers)
+
+    def notes(self) -> list[str]:
+        """What a reader must know about these figures (partial attribution, estimates)."""
+        notes = []
+        sockets = self.unattributed_socket_calls
+        if sockets:
+            notes.append(
+                f"{sockets} of {self.calls.total:.0f} LLM calls came over mock_llm.serve() "
+                "without the x-agentperf-task header (pytest_agentperf.task_headers()): totals "
+                "and means are exact, the per-task spread is not shown"
+            )
+        if self.unattributed_calls > sockets:
+            notes.append(
+                f"{self.unattributed_calls - sockets} of {self.calls.total:.0f} LLM calls ran "
+                "outside any task (the agent does not run its work in the submitter's "
+                "context): totals and means are exact, the per-task spread is not shown"
+            )
+        if self.estimated:
+            notes.append("token counts are estimates (~4 characters per token)")
+        if self.unpriced:
+            notes.append(f"no price for model(s) {', '.join(self.unpriced)}: cost not measured")
+        return notes
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"tasks": self.tasks}
+        data.update({name: getattr(self, name).to_dict() for name in self._FIGURES})
+        data.update(
+            cost=self.cost.to_dict() if self.cost else None,
+            currency=self.currency,
+            unpriced=list(self.unpriced),
+            unattributed_calls=self.unattributed_calls,
+            unattributed_socket_calls=self.unattributed_socket_calls,
+            tokenizers=dict(self.tokenizers),
+            estimated=self.estimated,
+            streams=self.streams,
+            itl=self.itl.to_dict() if self.itl else None,
+            output_tokens_per_s=finite_or_none(self.output_tokens_per_s),
+        )
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LLMSpend:
+        known = _known(cls, data)
+        for name in cls._FIGURES:
+            known[name] = Distribution.from_dict(data[name])
+        known["cost"] = Distribution.from_dict(data["cost"]) if data.get("cost") else None
+        known["itl"] = LatencySummary.from_dict(data["itl"]) if data.get("itl") else None
+        known["unpriced"] = tuple(known.get("unpriced", ()))
+        return cls(**known)
+
+
 @dataclass(frozen=True)
 class PerfResult:
     """Everything one ``agent_perf.run(...)`` measured.
@@ -255,6 +372,7 @@ class PerfResult:
     selfcheck: SelfCheck = field(default_factory=SelfCheck)
     started_at: float = 0.0  # wall-clock epoch seconds
     extra: dict[str, Any] = field(default_factory=dict)  # user or workload figures
+    llm: LLMSpend | None = None  # what the tasks spent on LLM calls (with a mock LLM)
 
     @property
     def total(self) -> int:
@@ -329,6 +447,7 @@ class PerfResult:
             "selfcheck": self.selfcheck.to_dict(),
             "started_at": self.started_at,
             "extra": dict(self.extra),
+            "llm": self.llm.to_dict() if self.llm else None,
         }
         return data
 
@@ -343,6 +462,7 @@ class PerfResult:
         known["samples"] = tuple(data.get("samples", ()))
         known["service_samples"] = tuple(data.get("service_samples", ()))
         known["selfcheck"] = SelfCheck.from_dict(data.get("selfcheck", {}))
+        known["llm"] = LLMSpend.from_dict(data["llm"]) if data.get("llm") else None
         return cls(**known)
 
 

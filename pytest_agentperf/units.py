@@ -20,15 +20,21 @@ __all__ = [
     "Bound",
     "duration_hint",
     "format_bytes",
+    "format_count",
     "format_duration",
     "format_fraction",
+    "format_money",
     "format_rate",
+    "money_currency",
     "parse_bound",
     "parse_bytes",
+    "parse_count",
     "parse_duration",
     "parse_fraction",
+    "parse_money",
     "parse_rate",
     "parse_ratio",
+    "parse_token_rate",
 ]
 
 Op = Literal["<=", ">=", "<", ">"]
@@ -70,6 +76,16 @@ BYTES_HELP = "a size such as '2MB', '512KB', '1GiB' or a number of bytes"
 RATE_HELP = "a rate such as '400/s', '1200/min' or a number of tasks per second"
 FRACTION_HELP = "a fraction such as '1%', '0.5%' or a number between 0 and 1"
 RATIO_HELP = "a ratio such as '90%', 0.9 or 1.2 (a number >= 0)"
+COUNT_HELP = "a count such as 2, 3k (3,000), 1.5M (1,500,000) or 0.5 (a mean per task)"
+MONEY_HELP = (
+    "an amount such as '$0.002', '0.002 USD', '€0.01' or a number in the price table's currency"
+)
+TOKEN_RATE_HELP = "a rate such as '50/s' or a number of tokens per second"
+
+_COUNT_UNITS = {"": 1.0, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6}
+#: Currency symbols a cost limit may start with, and the ISO code each stands for.
+CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR"}
+_MONEY = re.compile(rf"^\s*(?P<sym>[$€£¥₹]?)\s*(?P<num>{_NUMBER})\s*(?P<code>[A-Za-z]{{3}})?\s*$")
 
 
 def _fail(value: object, where: str, accepted: str) -> UnitError:
@@ -193,6 +209,66 @@ def parse_fraction(value: str | float, where: str = "") -> float:
     return number
 
 
+def parse_count(value: str | float, where: str = "") -> float:
+    """Return ``value`` as a count: ``"3k"`` is 3,000, ``"1.5M"`` 1,500,000, ``2`` is 2.
+
+    Fractions are accepted (a limit on a mean per task: ``"1.5"`` calls per task);
+    ``"3kk"`` and other suffixes are refused.
+    """
+    number = _number(value)
+    if number is None:
+        if not isinstance(value, str):
+            raise _fail(value, where, COUNT_HELP)
+        number, unit = _split(value, where, COUNT_HELP)
+        scale = _COUNT_UNITS.get(unit)
+        if scale is None:
+            raise _fail(value, where, COUNT_HELP)
+        number *= scale
+    return _finite_non_negative(number, value, where, COUNT_HELP)
+
+
+def money_currency(value: object) -> str | None:
+    """The currency a cost limit names (``"$0.002"`` -> ``"USD"``), ``None`` for a bare number.
+
+    ``value`` may carry an operator (``"<= $0.002"``); text that is not an amount gives ``None``.
+    """
+    if not isinstance(value, str):
+        return None
+    bound = _BOUND.match(value)
+    match = _MONEY.match(bound["rest"] if bound else value)
+    if match is None:
+        return None
+    symbol, code = match["sym"], match["code"]
+    if symbol and code and CURRENCY_SYMBOLS[symbol] != code.upper():
+        return f"{CURRENCY_SYMBOLS[symbol]}/{code.upper()}"  # contradictory: never a table's
+    return CURRENCY_SYMBOLS[symbol] if symbol else (code.upper() if code else None)
+
+
+def parse_money(value: str | float, where: str = "") -> float:
+    """Return an amount of money: ``"$0.002"``, ``"0.002 USD"``, ``"€0.01"`` or a number.
+
+    Which currency the text names is :func:`money_currency`'s business (checked against
+    the price table by the plugin); here only the amount is read.
+    """
+    number = _number(value)
+    if number is None:
+        if not isinstance(value, str):
+            raise _fail(value, where, MONEY_HELP)
+        match = _MONEY.match(value)
+        if match is None or "/" in (money_currency(value) or ""):
+            raise _fail(value, where, MONEY_HELP)
+        number = float(match["num"])
+    return _finite_non_negative(number, value, where, MONEY_HELP)
+
+
+def parse_token_rate(value: str | float, where: str = "") -> float:
+    """Return ``value`` in tokens per second (``"50/s"``, ``"3000/min"`` or a number)."""
+    try:
+        return parse_rate(value, where)
+    except UnitError:
+        raise _fail(value, where, TOKEN_RATE_HELP) from None
+
+
 @dataclass(frozen=True, slots=True)
 class Bound:
     """A limit on a metric: ``measured <op> limit`` must hold."""
@@ -247,6 +323,9 @@ _HELP: dict[Callable[[str | float, str], float], str] = {
     parse_rate: RATE_HELP,
     parse_fraction: FRACTION_HELP,
     parse_ratio: RATIO_HELP,
+    parse_count: COUNT_HELP,
+    parse_money: MONEY_HELP,
+    parse_token_rate: TOKEN_RATE_HELP,
 }
 
 
@@ -289,3 +368,31 @@ def format_fraction(fraction: float | None) -> str:
     if fraction is None or math.isnan(fraction):
         return "-"
     return f"{fraction * 100:.2f}%"
+
+
+def format_count(value: float | None) -> str:
+    """``2`` -> ``'2'``, ``1.5`` -> ``'1.50'``, ``3400`` -> ``'3,400'``, ``2.5e6`` -> ``'2.50M'``"""
+    if value is None or math.isnan(value):
+        return "-"
+    magnitude = abs(value)
+    if magnitude >= 1e6:
+        return f"{value / 1e6:.2f}M"
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    if magnitude >= 100:
+        return f"{value:,.1f}"
+    return f"{value:.2f}"
+
+
+def format_money(value: float | None, currency: str = "") -> str:
+    """``0.0021345`` -> ``'0.002135'`` (four significant digits), with ``currency`` before it."""
+    if value is None or math.isnan(value):
+        return "-"
+    symbol = next((s for s, code in CURRENCY_SYMBOLS.items() if code == currency), "")
+    prefix = symbol or (f"{currency} " if currency else "")
+    if value == 0:
+        return f"{prefix}0"
+    if abs(value) >= 1:
+        return f"{prefix}{value:,.2f}"
+    digits = 3 - math.floor(math.log10(abs(value)))  # four significant digits
+    return f"{prefix}{value:.{digits}f}".rstrip("0")

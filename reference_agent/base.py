@@ -23,6 +23,12 @@ A subclass implements only ``async process_task(self, task)`` and gets:
    waits for it to end.
 5. **Metrics** — ``statistics()`` (a frozen snapshot) and ``health_check()``; a psutil
    CPU/RSS sampler runs in the background, never per task.
+6. **Context propagation** — a task's work runs with the context variables of the code
+   that submitted it (``contextvars.copy_context()`` at ``submit``, applied in the worker
+   for the task's duration and undone after), the way ``asyncio.to_thread`` and
+   OpenTelemetry carry context across an execution boundary: a trace span, a logging
+   context or a load tester's per-task accounting set by the submitter reaches
+   ``process_task``, although the workers were started before.
 
 The per-task path is O(1) apart from the heap (O(log n)) and does no logging.
 """
@@ -71,6 +77,25 @@ _CURRENT: contextvars.ContextVar[TaskRecord | None] = contextvars.ContextVar(
 )
 _Entry = tuple[int, int, TaskRecord]
 _log = logging.getLogger("reference_agent")
+
+
+def _apply(
+    context: contextvars.Context | None,
+) -> list[tuple[contextvars.ContextVar[Any], contextvars.Token[Any]]]:
+    """Set, in the worker's own context, every variable of ``context`` whose value differs;
+    the tokens undo it after the task. (Running the work in a task created with
+    ``context=`` would do the same at the price of a task per task, and lose the worker's
+    timeout scope.)"""
+    if context is None:
+        return []
+    return [
+        (var, var.set(value))
+        for var, value in context.items()
+        if var is not _CURRENT and var.get(_MISSING) is not value
+    ]
+
+
+_MISSING = object()
 
 
 class AgentState(enum.Enum):
@@ -218,6 +243,7 @@ class BaseAgent(ABC):
             task = Task(task)
         loop = asyncio.get_running_loop()
         record = TaskRecord(task, loop.create_future(), time.monotonic(), self._cancel_pending)
+        record.context = contextvars.copy_context()  # O(1): contexts are immutable maps
         self._submitted += 1
         entry = (task.priority, next(self._seq), record)
         try:
@@ -299,6 +325,7 @@ class BaseAgent(ABC):
         limit = record.task.timeout
         if limit is None:
             limit = self.config.task_timeout
+        applied = _apply(record.context)
         token = _CURRENT.set(record)
         scope = asyncio.timeout(limit)
         try:
@@ -319,6 +346,8 @@ class BaseAgent(ABC):
             self._finish(record, TaskStatus.COMPLETED, value)
         finally:
             _CURRENT.reset(token)
+            for var, previous in reversed(applied):
+                var.reset(previous)
 
     def _finish_timeout(
         self, record: TaskRecord, scope: asyncio.Timeout, limit: float | None, exc: TimeoutError

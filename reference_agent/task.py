@@ -8,6 +8,7 @@ handle resolves once, to that one ``TaskResult``, and never changes afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import itertools
 from collections.abc import Callable, Generator
@@ -171,6 +172,7 @@ class TaskRecord:
 
     __slots__ = (
         "cancel_requested",
+        "context",
         "first_token",
         "future",
         "on_cancel",
@@ -197,6 +199,9 @@ class TaskRecord:
         self.first_token: float | None = None
         self.scope: asyncio.Timeout | None = None
         self.cancel_requested = False
+        # the submitter's context: the task's work runs with its context variables (tracing,
+        # logging, a load tester's per-task accounting), though in a worker started earlier
+        self.context: contextvars.Context | None = None
 
     def request_cancel(self) -> bool:
         if self.status.is_final:

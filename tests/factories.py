@@ -15,7 +15,9 @@ from typing import Any
 
 from pytest_agentperf.engine.stats import summarize
 from pytest_agentperf.result import (
+    Distribution,
     LatencySummary,
+    LLMSpend,
     MemoryReport,
     MemorySample,
     PerfResult,
@@ -284,4 +286,37 @@ def merge_part(values: list[float], *, started_at: float, errors: int = 0) -> Pe
         samples=tuple(values),
         service_samples=tuple(values),
         started_at=started_at,
+    )
+
+
+def make_spend(
+    calls: float = 2.0,
+    tokens_in: float = 120.0,
+    tokens_out: float = 30.0,
+    *,
+    tasks: int = 100,
+    tool_rounds: float = 0.0,
+    retries: float = 0.0,
+    cost: float | None = 0.0021,
+    currency: str = "USD",
+    unattributed: int = 0,
+) -> LLMSpend:
+    """What ``tasks`` tasks spent, every task alike (the per-task means are the arguments)."""
+
+    def same(mean: float) -> Distribution:
+        spread = None if unattributed else mean
+        return Distribution(mean * tasks, mean, spread, spread, spread)
+
+    return LLMSpend(
+        tasks=tasks,
+        calls=same(calls),
+        tokens_in=same(tokens_in),
+        tokens_out=same(tokens_out),
+        tokens=same(tokens_in + tokens_out),
+        tool_rounds=same(tool_rounds),
+        retries=same(retries),
+        cost=None if cost is None else same(cost),
+        currency=currency if cost is not None else "",
+        unattributed_calls=unattributed,
+        tokenizers={"tiktoken o200k_base": int(calls * tasks)},
     )

@@ -1,6 +1,6 @@
 """The layers the tree shows are the layers the imports respect (read with ``ast``).
 
-foundation (errors, files, clocks, units, result, metrics, protocols)
+foundation (errors, files, clocks, units, result, metrics, protocols, spend)
   <- engine, memory, mockllm        (never import each other's internals upward)
   <- verdict
   <- report
@@ -25,7 +25,7 @@ from pytest_agentperf import errors
 
 PACKAGE = Path(pytest_agentperf.__file__).parent
 ROOT = PACKAGE.parent
-FOUNDATION = {"errors", "files", "clocks", "units", "result", "metrics", "protocols"}
+FOUNDATION = {"errors", "files", "clocks", "units", "result", "metrics", "protocols", "spend"}
 LAYERS = {  # a module may import from its own layer and the layers with a smaller number
     **dict.fromkeys(FOUNDATION, 0),
     "engine": 1,

@@ -204,3 +204,25 @@ def test_report_html_that_cannot_be_written_exits_two(
         "same.json",
         "slow.json",
     ]
+
+
+def test_compare_gates_the_spend_figures_exactly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import dataclasses
+
+    from tests.factories import make_result, make_spend
+
+    def doc(calls: float) -> dict[str, Any]:
+        result = dataclasses.replace(make_result(), llm=make_spend(calls=calls))
+        return document(entry("tests/test_perf.py::test_agent", result))
+
+    base = _write(tmp_path / "base.json", doc(2))
+    same = _write(tmp_path / "same.json", doc(2))
+    more = _write(tmp_path / "more.json", doc(3))
+    assert main(["compare", base, same, "--fail", "exact"]) == 0
+    assert "llm_calls_per_task" in capsys.readouterr().out
+    assert main(["compare", base, more]) == 1
+    out = capsys.readouterr().out
+    assert "exact figures (LLM calls, tokens, cost per task) regress on any change" in out
+    assert "per task, llm calls 2 -> 3 since the baseline; likely a new LLM call" in out

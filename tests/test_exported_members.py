@@ -42,6 +42,10 @@ def test_the_names_users_type_are_exported() -> None:
         "budget",
         "first_token",
         "merge",
+        "LLMSpend",
+        "Prices",
+        "ModelPrice",
+        "task_headers",
     ):
         assert name in pytest_agentperf.__all__
     for name in (

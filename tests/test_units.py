@@ -11,13 +11,18 @@ from pytest_agentperf.units import (
     Bound,
     duration_hint,
     format_bytes,
+    format_count,
     format_duration,
     format_fraction,
+    format_money,
     format_rate,
+    money_currency,
     parse_bound,
     parse_bytes,
+    parse_count,
     parse_duration,
     parse_fraction,
+    parse_money,
     parse_rate,
     parse_ratio,
 )
@@ -142,3 +147,51 @@ def test_formatting() -> None:
     assert format_rate(12.34) == "12.3/s"
     assert format_fraction(0.0123) == "1.23%"
     assert format_fraction(float("nan")) == "-"
+
+
+@pytest.mark.parametrize(
+    ("text", "count"), [("3k", 3000.0), ("1.5M", 1.5e6), ("2", 2.0), (0.5, 0.5), ("40K", 4e4)]
+)
+def test_counts(text: str | float, count: float) -> None:
+    assert parse_count(text) == count
+
+
+@pytest.mark.parametrize("text", ["3kk", "3 tokens", "-1", "k", True, "nan"])
+def test_bad_counts_say_what_is_accepted(text: object) -> None:
+    with pytest.raises(UnitError, match="is not a count such as 2, 3k"):
+        parse_count(text, "budget(tokens_per_task=)")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "amount", "currency"),
+    [
+        ("$0.002", 0.002, "USD"),
+        ("<= $0.002", None, "USD"),
+        ("0.002 USD", 0.002, "USD"),
+        ("0.01 eur", 0.01, "EUR"),
+        ("€0.01", 0.01, "EUR"),
+        ("0.5", 0.5, None),
+        (0.25, 0.25, None),
+    ],
+)
+def test_money(text: str | float, amount: float | None, currency: str | None) -> None:
+    if amount is not None:
+        assert parse_money(text) == amount
+    assert money_currency(text) == currency
+
+
+@pytest.mark.parametrize("text", ["$-1", "$0.002 EUR", "$$1", "0.002 dollars", "USD"])
+def test_bad_money_says_what_is_accepted(text: str) -> None:
+    with pytest.raises(UnitError, match=r"is not an amount such as '\$0.002'"):
+        parse_money(text)
+
+
+def test_formatting_counts_and_money() -> None:
+    assert [format_count(v) for v in (2.0, 1.5, 3400.0, 2.5e6, None)] == [
+        "2", "1.50", "3,400", "2.50M", "-",
+    ]  # fmt: skip
+    assert format_money(0.0021345, "USD") == "$0.002135"
+    assert format_money(0.0000042, "USD") == "$0.0000042"
+    assert format_money(12.5, "EUR") == "€12.50"
+    assert format_money(0.5, "CHF") == "CHF 0.5"
+    assert format_money(0.0) == "0"

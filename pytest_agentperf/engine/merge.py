@@ -19,6 +19,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from pytest_agentperf.engine.economics import merge_spend
 from pytest_agentperf.engine.selfcheck import merge_selfchecks
 from pytest_agentperf.engine.stats import (
     RESERVOIR_SIZE,
@@ -118,6 +119,7 @@ def _merge(
         selfcheck=merge_selfchecks([r.selfcheck for r in results], [r.total for r in results]),
         started_at=min(r.started_at for r in results),
         extra=extra,
+        llm=merge_spend([r.llm for r in results]),
     )
 
 

@@ -43,6 +43,7 @@ from pytest_agentperf.protocols import (
     WorkerMock,
 )
 from pytest_agentperf.result import PerfResult
+from pytest_agentperf.spend import Prices
 
 __all__ = ["ProcessGroup", "run_in_processes", "worker_main"]
 
@@ -62,6 +63,7 @@ class Job:
     memory: Callable[[], RoundSampler] | None
     max_records: int
     freeze_gc: bool = True
+    prices: Prices | None = None
 
 
 async def run_in_processes(
@@ -75,13 +77,15 @@ async def run_in_processes(
     progress: ProgressSink | None = None,
     max_records: int,
     freeze_gc: bool = True,
+    prices: Prices | None = None,
 ) -> PerfResult:
     """Run ``plan`` split over ``processes`` workers and return the merged result."""
     checked = check_factory(factory, processes)
     source = check_tasks(tasks, processes)
     base_seed = _mock_seed(mock)
     shares = split(plan, source, processes, base_seed)
-    jobs = [_job(share, checked, mock, memory, max_records, freeze_gc) for share in shares]
+    settings = (max_records, freeze_gc, prices)
+    jobs = [_job(share, checked, mock, memory, *settings) for share in shares]
     blobs = [_pickle(job, job.share) for job in jobs]
     group = ProcessGroup(blobs)
     try:
@@ -102,7 +106,13 @@ def _mock_seed(mock: object) -> int:
 
 
 def _job(
-    share: Share, factory: Factory, mock: object, memory: object, records: int, freeze: bool
+    share: Share,
+    factory: Factory,
+    mock: object,
+    memory: object,
+    records: int,
+    freeze: bool,
+    prices: Prices | None,
 ) -> Job:
     mock_recipe = mock.replica(share.mock_seed) if isinstance(mock, ReplicableMock) else None
     if memory is not None and not isinstance(memory, ReplicableSampler):
@@ -112,7 +122,7 @@ def _job(
             "use pytest_agentperf.MemoryTracker."
         )
     memory_recipe = memory.replica() if memory is not None else None
-    return Job(share, factory, mock_recipe, memory_recipe, records, freeze)
+    return Job(share, factory, mock_recipe, memory_recipe, records, freeze, prices)
 
 
 def _pickle(job: Job, share: Share) -> bytes:
@@ -368,6 +378,7 @@ async def _serve(conn: Connection, job: Job) -> ShareOutcome:
             memory=job.memory,
             max_records=job.max_records,
             freeze_gc=job.freeze_gc,
+            prices=job.prices,
             ready=ready,
             progress=_PipeProgress(conn),
         )

@@ -30,6 +30,7 @@ from pytest_agentperf.engine.task_records import DEFAULT_MAX_RECORDS
 from pytest_agentperf.errors import LoadConfigError, ResultError
 from pytest_agentperf.protocols import MockStatsSource, ProgressSink, RoundSampler
 from pytest_agentperf.result import PerfResult
+from pytest_agentperf.spend import Prices
 
 __all__ = ["NOTHING_MEASURED", "AgentPerf", "Figure", "first_non_json"]
 
@@ -50,7 +51,8 @@ class AgentPerf:
     one task); ``seed`` seeds Poisson arrivals; ``mock`` (a ``MockLLM``) enables efficiency;
     ``memory`` runs the workload in the sampler's rounds; ``progress`` gets live updates;
     ``max_records`` bounds the per-task records kept per run (beyond it they are sampled);
-    ``freeze_gc`` freezes the heap around each phase (``docs/engine.md``: garbage collection).
+    ``freeze_gc`` freezes the heap around each phase (``docs/engine.md``: garbage collection);
+    ``prices`` (a :class:`~pytest_agentperf.spend.Prices`) turns the tasks' tokens into cost.
 
     Every result lands in ``results`` and every noted figure in ``figures``: under pytest
     the plugin checks the test's budgets against them and reports them.
@@ -68,6 +70,7 @@ class AgentPerf:
         progress: ProgressSink | None = None,
         max_records: int = DEFAULT_MAX_RECORDS,
         freeze_gc: bool = True,
+        prices: Prices | None = None,
     ) -> None:
         if not scale > 0:
             raise LoadConfigError(f"AgentPerf(scale={scale!r}): the scale must be > 0.")
@@ -78,6 +81,7 @@ class AgentPerf:
         self.progress = progress
         self.max_records = max_records
         self.freeze_gc = freeze_gc
+        self.prices = prices
         self.results: list[PerfResult] = []
         self.figures: dict[str, Figure] = {}
 
@@ -137,11 +141,17 @@ class AgentPerf:
                 progress=self.progress,
                 max_records=self.max_records,
                 freeze_gc=self.freeze_gc,
+                prices=self.prices,
             )
         else:
             driver = adapt_target(target)
             instruments = Instruments(
-                self.mock, self.memory, self.progress, self.max_records, self.freeze_gc
+                self.mock,
+                self.memory,
+                self.progress,
+                self.max_records,
+                self.freeze_gc,
+                prices=self.prices,
             )
             execution = Execution(driver, source, plan, instruments)
             async with driving(target, driver):

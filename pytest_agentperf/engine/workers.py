@@ -35,6 +35,7 @@ from pytest_agentperf.engine.targets import Driver, adapt_target, driving
 from pytest_agentperf.engine.task_records import DEFAULT_MAX_RECORDS, TaskRecords
 from pytest_agentperf.errors import LoadConfigError, TargetError
 from pytest_agentperf.protocols import AgentLike, ProgressSink, RoundSampler, WorkerMock
+from pytest_agentperf.spend import Prices
 
 __all__ = [
     "Factory",
@@ -184,6 +185,7 @@ async def run_share(
     memory: Callable[[], RoundSampler] | None = None,
     max_records: int = DEFAULT_MAX_RECORDS,
     freeze_gc: bool = True,
+    prices: Prices | None = None,
     ready: Callable[[], Awaitable[None]] | None = None,
     progress: ProgressSink | None = None,
 ) -> ShareOutcome:
@@ -212,7 +214,9 @@ async def run_share(
                 if share.delay > 0:
                     await asyncio.sleep(share.delay)
                 outcome.stage = "run"
-                instruments = Instruments(built, sampler, progress, max_records, freeze_gc)
+                instruments = Instruments(
+                    built, sampler, progress, max_records, freeze_gc, prices=prices
+                )
                 await _measure(outcome, Execution(driver, source, share.plan, instruments))
     except Exception as exc:
         outcome.error = f"{type(exc).__name__}: {exc}"

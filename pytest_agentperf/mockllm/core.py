@@ -33,6 +33,8 @@ from pytest_agentperf.mockllm.faults import (
 from pytest_agentperf.mockllm.models import LatencyModel
 from pytest_agentperf.mockllm.replies import LLMRequest, Reply, Script, ScriptBook
 from pytest_agentperf.mockllm.structured import BadRequest, Forced, inspect_request
+from pytest_agentperf.mockllm.tokens import ESTIMATE, TokenCounter
+from pytest_agentperf.spend import TASK_HEADER, TaskSpend, current_spend, spend_for_header
 
 __all__ = ["Incoming", "MockCore", "MockSettings", "Plan"]
 
@@ -75,6 +77,7 @@ class Incoming:
     body: bytes
     headers: Mapping[str, str]
     read_timeout: float | None = None
+    socket: bool = False  # served over a real socket (serve()): no context crosses it
 
 
 @dataclass(slots=True)
@@ -95,6 +98,12 @@ class Plan:
     offsets: Sequence[float] | None = None
     fault: str | None = None
     fault_at: float = 0.0
+    # what the task's spend needs at finish(): the front ends note when each stream
+    # segment actually went out (the first, the last, and how many)
+    spend: TaskSpend | None = None
+    sent_first: float = 0.0
+    sent_last: float = 0.0
+    sent: int = 0
 
     @property
     def end(self) -> float:
@@ -124,6 +133,7 @@ class MockCore:
 
     def __init__(self, settings: MockSettings) -> None:
         self.counters = Counters()
+        self.tokens = TokenCounter()
         self._models: dict[str, str] = {}
         self.apply(settings)
 
@@ -150,10 +160,25 @@ class MockCore:
         counters.in_flight += 1
         if counters.in_flight > counters.peak:
             counters.peak = counters.in_flight
-        plan = self._route(request, endpoint, now)
+        spend = None if endpoint is None else self._attribute(request)
+        plan = self._route(request, endpoint, now, spend)
+        plan.spend = spend
         if plan.status:
             counters.by_status[plan.status] = counters.by_status.get(plan.status, 0) + 1
         return plan
+
+    def _attribute(self, request: Incoming) -> TaskSpend | None:
+        """The slot of the task that made ``request`` (its context, or over sockets its
+        header), counting the call there; a call outside any task is counted apart."""
+        spend = current_spend()
+        if spend is None:
+            spend = spend_for_header(request.headers.get(TASK_HEADER))
+            if spend is None:
+                self.counters.unattributed_calls += 1
+                self.counters.unattributed_socket_calls += request.socket
+                return None
+        spend.call(hash(request.body))
+        return spend
 
     def _telemetry(self) -> Plan:
         """A trace export (openai-agents): answered at once, not an LLM call."""
@@ -172,6 +197,8 @@ class MockCore:
         counters.in_flight -= 1
         end = plan.end
         counters.injected += end if elapsed >= end else elapsed
+        if plan.sent > 1 and plan.spend is not None:
+            plan.spend.stream_sent(plan.sent_first, plan.sent_last, plan.sent)
 
     def connection_opened(self) -> None:
         """Server mode: a client opened a connection."""
@@ -179,7 +206,9 @@ class MockCore:
 
     # -- routing --------------------------------------------------------------------------
 
-    def _route(self, request: Incoming, endpoint: str | None, now: float) -> Plan:
+    def _route(
+        self, request: Incoming, endpoint: str | None, now: float, spend: TaskSpend | None
+    ) -> Plan:
         if endpoint is None:
             return self._not_found(request)
         provider = wire.ANTHROPIC if endpoint == wire.MESSAGES else wire.OPENAI
@@ -203,7 +232,7 @@ class MockCore:
         fault = self._faults.decide(now) if self._faults is not None else None
         if fault is not None and fault not in (DISCONNECT, MALFORMED):
             return self._fault(fault, provider, request)
-        plan = self._answer(endpoint, provider, body, shape)
+        plan = self._answer(endpoint, provider, body, shape, spend)
         if fault is not None:
             _count(counters.faults, str(fault))
             plan = _corrupt(plan, str(fault), provider)
@@ -225,21 +254,35 @@ class MockCore:
         message = f"Invalid URL ({request.method} {request.path}): the mock LLM serves {served}."
         return _error(provider, 404, message)
 
-    def _answer(self, endpoint: str, provider: str, body: dict[str, Any], shape: Any) -> Plan:
-        model_json = self._model_json(body.get("model"))
+    def _answer(
+        self,
+        endpoint: str,
+        provider: str,
+        body: dict[str, Any],
+        shape: Any,
+        spend: TaskSpend | None,
+    ) -> Plan:
+        model = body.get("model")
+        model = model if isinstance(model, str) else "mock-llm"
+        model_json = self._model_json(model)
+        counters = self.counters
         if endpoint == wire.EMBEDDINGS:
             content, n_in = wire.embeddings_body(model_json, body, self.settings.embedding_dim)
-            self.counters.tokens_in += n_in
+            counters.tokens_in += n_in
+            _count(counters.tokenizers, ESTIMATE)
+            self._account(spend, (endpoint, body, model), (n_in, 0), ())
             return self._plain(content, n_in)
-        n_in = wire.input_tokens(body)
+        n_in, how = self.tokens.count(endpoint, body, model)
+        _count(counters.tokenizers, how)
         reply: Reply | Forced | None = None
         if self._scripted:
             reply = self._scripts.answer(LLMRequest(endpoint, body))
         if reply is None and shape is not None and shape.forced:
             reply = shape.answer(self._values, f"call_mock_{self.counters.calls}")
         pieces, tools, finish, n_out = self._content(reply, body)
-        self.counters.tokens_in += n_in
-        self.counters.tokens_out += n_out
+        counters.tokens_in += n_in
+        counters.tokens_out += n_out
+        self._account(spend, (endpoint, body, model), (n_in, n_out), tools)
         if endpoint == wire.RESPONSES:
             return self._responses(model_json, pieces, tools, finish, (n_in, n_out), body)
         if body.get("stream") is True:
@@ -251,6 +294,26 @@ class MockCore:
             return self._stream(parts, n_in)
         content = wire.chat_body(provider, model_json, pieces, tools, finish, (n_in, n_out))
         return self._plain(content, n_out, n_in)
+
+    def _account(
+        self,
+        spend: TaskSpend | None,
+        request: tuple[str, dict[str, Any], str],
+        usage: tuple[int, int],
+        tools: Sequence[Any],
+    ) -> None:
+        """Add an answered call to its task's spend, or to the unattributed tokens."""
+        endpoint, body, model = request
+        if spend is None:
+            table = self.counters.unattributed_tokens
+            row = table.get(model)
+            if row is None:
+                row = table[model] = [0, 0]
+            row[0] += usage[0]
+            row[1] += usage[1]
+            return
+        carries = spend.tool_pending and LLMRequest(endpoint, body).last_role == "tool"
+        spend.answered(model, usage[0], usage[1], bool(tools), carries)
 
     def _responses(
         self,

@@ -33,6 +33,14 @@ class MockStats:
     clock on one request in 16 and scaled to all: the load engine charges it to the
     harness, not to the agent under test. The event loop's timer wake-ups for the mock's
     delays are not in it.
+
+    ``unattributed_calls`` counts LLM calls made outside any task the load engine ran
+    (warm-up aside: setup code, or an agent that runs its work outside the submitter's
+    context), ``unattributed_socket_calls`` those of them that came over ``serve()``'s
+    sockets without the task header, and ``unattributed_tokens`` their tokens by model
+    (``(in, out)``).
+    ``tokenizers`` counts answered calls by how their prompt tokens were counted
+    (``"tiktoken cl100k_base"``, or the ~4-characters-per-token estimate).
     """
 
     calls: int = 0
@@ -51,6 +59,10 @@ class MockStats:
     blocked: dict[str, int] = field(default_factory=dict)
     telemetry: int = 0
     harness_cpu: float = 0.0
+    unattributed_calls: int = 0
+    unattributed_socket_calls: int = 0
+    unattributed_tokens: dict[str, tuple[int, int]] = field(default_factory=dict)
+    tokenizers: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict."""
@@ -71,6 +83,10 @@ class MockStats:
             "blocked": dict(self.blocked),
             "telemetry": self.telemetry,
             "harness_cpu": self.harness_cpu,
+            "unattributed_calls": self.unattributed_calls,
+            "unattributed_socket_calls": self.unattributed_socket_calls,
+            "unattributed_tokens": {k: list(v) for k, v in self.unattributed_tokens.items()},
+            "tokenizers": dict(self.tokenizers),
         }
 
 
@@ -92,8 +108,12 @@ class Counters:
         "not_found_by_route",
         "peak",
         "telemetry",
+        "tokenizers",
         "tokens_in",
         "tokens_out",
+        "unattributed_calls",
+        "unattributed_socket_calls",
+        "unattributed_tokens",
     )
 
     def __init__(self) -> None:
@@ -113,6 +133,10 @@ class Counters:
         self.blocked: dict[str, int] = {}
         self.telemetry = 0
         self.cpu = SampledCpu()  # the mock's own CPU in this process
+        self.unattributed_calls = 0
+        self.unattributed_socket_calls = 0
+        self.unattributed_tokens: dict[str, list[int]] = {}
+        self.tokenizers: dict[str, int] = {}
 
     def snapshot(self) -> MockStats:
         """A frozen copy."""
@@ -134,4 +158,8 @@ class Counters:
             blocked=dict(self.blocked),
             telemetry=self.telemetry,
             harness_cpu=self.cpu.total,
+            unattributed_calls=self.unattributed_calls,
+            unattributed_socket_calls=self.unattributed_socket_calls,
+            unattributed_tokens={k: (v[0], v[1]) for k, v in self.unattributed_tokens.items()},
+            tokenizers=dict(self.tokenizers),
         )

@@ -329,7 +329,7 @@ class MockApp:
         arrival = loop.time()
         body = await _body(receive)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        incoming = Incoming(scope["method"], scope["path"], body, headers, None)
+        incoming = Incoming(scope["method"], scope["path"], body, headers, None, True)
         plan = self.core.plan(incoming, arrival)
         try:
             await _execute(plan, arrival, loop, receive, send)

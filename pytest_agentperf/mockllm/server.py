@@ -117,7 +117,7 @@ class MockServer:
         arrival = loop.time()
         target = request.target.decode("latin-1").split("?", 1)[0]
         headers = _Headers(request.headers)
-        incoming = Incoming(request.method.decode("ascii"), target, body, headers, None)
+        incoming = Incoming(request.method.decode("ascii"), target, body, headers, None, True)
         plan = self._core.plan(incoming, arrival)
         try:
             kept = await _send(conn, reader, writer, plan, arrival, loop)
@@ -142,6 +142,15 @@ class _Headers(Mapping[str, str]):
 
     def __getitem__(self, key: str) -> str:
         return self._dict()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """One header (``key`` in lower case) without decoding the others: the hot path's
+        look-up of the task header."""
+        wanted = key.encode("latin-1")
+        for name, value in self._raw:
+            if name == wanted:
+                return value.decode("latin-1")
+        return default
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._dict())
@@ -225,9 +234,18 @@ async def _send(
             return False
         writer.write(conn.send(h11.Data(data=segment)))
         await writer.drain()
+        _sent(plan, loop.time())
     if plan.fault is not None:  # disconnect, or the stream stalls past the client's timeout
         await _hold(conn, reader, arrival + plan.fault_at, loop)
         return False
     writer.write(conn.send(h11.EndOfMessage()))
     await writer.drain()
     return True
+
+
+def _sent(plan: Plan, now: float) -> None:
+    """Note that a segment of ``plan`` went out at ``now`` (for inter-token latency)."""
+    if not plan.sent:
+        plan.sent_first = now
+    plan.sent_last = now
+    plan.sent += 1

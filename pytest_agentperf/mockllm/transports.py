@@ -117,6 +117,11 @@ class PlanStreamMixin:
         try:
             for segment, offset in zip(plan.segments, plan.offsets, strict=True):
                 await sleep_until(arrival + offset, loop)
+                now = loop.time()  # when the segment actually goes out (inter-token latency)
+                if not plan.sent:
+                    plan.sent_first = now
+                plan.sent_last = now
+                plan.sent += 1
                 yield segment
             if plan.fault is not None:
                 await sleep_until(arrival + plan.fault_at, loop)

@@ -81,6 +81,7 @@ def agent_perf(request: pytest.FixtureRequest) -> AgentPerf:
         mock=mock,
         memory=memory,
         progress=make_progress(request.config),
+        prices=settings.prices,
     )
     request.node.stash[PERF_KEY] = perf
     return perf

@@ -38,8 +38,9 @@ from pytest_agentperf.verdict.baseline import (
     index_document,
     parse_fail_expr,
 )
-from pytest_agentperf.verdict.budgets import evaluate_budgets, resolve
-from pytest_agentperf.verdict.recommend import recommend
+from pytest_agentperf.verdict.budgets import Budget, evaluate_budgets, resolve
+from pytest_agentperf.verdict.prices import check_cost_budgets
+from pytest_agentperf.verdict.recommend import recommend, spend_growth
 from pytest_agentperf.verdict.store import baseline_store
 
 __all__ = ["SKIP_REASON", "AgentPerfSession", "write_outputs"]
@@ -110,6 +111,11 @@ class AgentPerfSession:
         for item in items:
             try:
                 spec = parse_item(item)
+            except BudgetConfigError as exc:
+                errors.append(str(exc))
+                continue
+            try:
+                check_cost_budgets(_cost_places(item, spec), self.settings.prices)
             except BudgetConfigError as exc:
                 errors.append(str(exc))
                 continue
@@ -322,9 +328,18 @@ class AgentPerfSession:
 
     def _recommendations(self, records: list[TestRecord]) -> list[str]:
         texts = recommend((r.nodeid, r.results, r.figures) for r in records)
+        texts += [text for r in records for text in spend_growth(r.nodeid, r.comparisons)]
         for extra in self.config.hook.pytest_agentperf_recommendations(records=records):
             texts.extend(extra or ())
         return list(dict.fromkeys(texts))
+
+
+def _cost_places(item: pytest.Item, spec: PerfSpec) -> list[tuple[str, Budget]]:
+    """The test's cost budget, named as its marker is (for a missing or foreign price table)."""
+    cost = spec.budgets.get("cost_per_task")
+    if cost is None:
+        return []
+    return [(f"{item.nodeid}: @pytest.mark.llm(cost_per_task=...)", cost)]
 
 
 def expected_failure(item: pytest.Item) -> Any:

@@ -28,7 +28,9 @@ from pytest_agentperf.errors import (
 from pytest_agentperf.files import unwritable_reason
 from pytest_agentperf.mockllm import DEFAULT_BASE_URL
 from pytest_agentperf.mockllm.hosts import parse_host, parse_hosts, resolve_env
+from pytest_agentperf.spend import Prices
 from pytest_agentperf.verdict.budgets import Budget, Source, parse_budget
+from pytest_agentperf.verdict.prices import check_cost_budgets, read_prices
 from pytest_agentperf.verdict.store import baseline_store
 
 __all__ = [
@@ -80,7 +82,7 @@ OPTIONS: tuple[tuple[str, str, str, str | None, str], ...] = (
     ("--mock-llm-env", "mock_llm_env", "linelist", "NAME=VALUE", MOCK_ENV_DESC),
     ("--mock-llm-base-url", "mock_llm_base_url", "string", "URL", MOCK_BASE_URL_DESC),
 )
-PYPROJECT_KEYS = ("budgets",)
+PYPROJECT_KEYS = ("budgets", "prices")
 LATEST = "latest"
 OUTPUTS = ("agentperf_json", "agentperf_html", "agentperf_save")
 _METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -133,6 +135,7 @@ class Settings:
     cli_budgets: Mapping[str, Budget] = field(default_factory=dict)
     ini_budgets: Mapping[str, Budget] = field(default_factory=dict)
     mock: MockOptions = field(default_factory=MockOptions)
+    prices: Prices | None = None  # [tool.agentperf.prices]: what LLM calls cost
     #: Where each output setting came from (``agentperf_json`` -> ``--agentperf-json`` or
     #: ``ini option 'agentperf_json'``), for messages about writing it.
     origins: Mapping[str, str] = field(default_factory=dict)
@@ -286,6 +289,16 @@ def _file_budgets(config: pytest.Config) -> dict[str, Budget]:
     return {**pyproject, **ini}
 
 
+def _budget_origin(item: Budget, key: str) -> str:
+    """Where a default budget came from, for messages: the option, ini key or table."""
+    origins = {
+        "cli": "--agentperf-budget",
+        "ini": "ini option 'agentperf_budgets'",
+        "pyproject": "[tool.agentperf.budgets]",
+    }
+    return f"{origins.get(item.source, item.source)} ({key})"
+
+
 def parse_env_lines(lines: Sequence[str], origin: str) -> dict[str, str | None]:
     """``NAME=VALUE`` lines as a mapping; ``NAME=`` (nothing after ``=``) is ``None``."""
     env: dict[str, str | None] = {}
@@ -363,6 +376,9 @@ def load_settings(config: pytest.Config) -> Settings:
             config.getoption("agentperf_budgets") or [], "--agentperf-budget", "cli"
         )
         files = _file_budgets(config)
+        prices = read_prices(config.rootpath / "pyproject.toml")
+        defaults = [*cli.items(), *files.items()]
+        check_cost_budgets(((_budget_origin(b, k), b) for k, b in defaults), prices)
     except BudgetConfigError as exc:
         raise pytest.UsageError(str(exc)) from exc
     enabled = bool(_option(config, "agentperf")[0])
@@ -379,5 +395,6 @@ def load_settings(config: pytest.Config) -> Settings:
         cli_budgets=cli,
         ini_budgets=files,
         mock=_mock_options(config),
+        prices=prices,
         origins={dest: _option(config, dest)[1] for dest in OUTPUTS},
     )

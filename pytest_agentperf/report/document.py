@@ -24,7 +24,7 @@ from typing import Any
 
 from pytest_agentperf.errors import BaselineError
 from pytest_agentperf.files import write_atomic
-from pytest_agentperf.metrics import METRICS
+from pytest_agentperf.metrics import METRICS, MONEY
 from pytest_agentperf.report.records import TestRecord
 from pytest_agentperf.report.shape import shape_errors
 from pytest_agentperf.result import PerfResult, json_safe
@@ -87,9 +87,10 @@ def gab_entries(document: dict[str, Any]) -> tuple[list[Entry], list[Entry]]:
                 if value is None or not math.isfinite(value):
                     continue
                 unit = metric.unit
+                currency = result.llm.currency if result.llm is not None else ""
                 entry = {
                     "name": f"{name} {metric.name}",
-                    "unit": unit.export_unit,
+                    "unit": currency if unit is MONEY and currency else unit.export_unit,
                     "value": value * unit.export_scale,
                 }
                 (bigger if metric.better == "higher" else smaller).append(entry)

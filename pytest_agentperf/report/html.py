@@ -20,6 +20,7 @@ from typing import Any
 
 from pytest_agentperf.files import write_atomic
 from pytest_agentperf.metrics import format_value
+from pytest_agentperf.report.html_spend import money_text, spend_table, sweep_spend
 from pytest_agentperf.report.svg import Series, histogram, line_chart
 from pytest_agentperf.report.text import COMPARISON_HEADERS, comparison_cells
 from pytest_agentperf.result import PerfResult, WindowStats
@@ -232,11 +233,13 @@ def _budgets(budgets: Sequence[Mapping[str, Any]]) -> str:
         verdict = "ok" if ok else "miss"
         margin = b.get("margin")
         margin_text = "-" if margin is None else f"{margin * 100:+.1f}%"
-        limit = b.get("limit")
+        limit, measured, currency = b.get("limit"), b.get("measured"), b.get("currency")
+        shown = money_text(metric, measured, currency) or format_metric(metric, measured)
+        limit_text = money_text(metric, limit, currency) or format_metric(metric, limit)
         rows.append(
             f"<tr><td>{escape(metric)}</td>"
-            + _td(f"{b.get('op', '')} {format_metric(metric, limit)}", limit, metric)
-            + _cell(metric, b.get("measured"))
+            + _td(f"{b.get('op', '')} {limit_text}", limit, metric)
+            + _td(shown, measured, metric)
             + f"<td>{escape(margin_text)}</td><td>{escape(str(b.get('source', '')))}</td>"
             f'<td><span class="verdict {verdict}">{verdict}</span></td></tr>'
         )
@@ -298,7 +301,7 @@ def _result(result: PerfResult) -> str:
     return (
         f'<div class="result" data-name="{escape(result.name)}"><h3>{escape(result.name)} '
         f'<span class="muted">({escape(mode)})</span></h3>{warn}{_summary(result)}'
-        f"{_charts(result)}</div>"
+        f"{spend_table(result)}{_charts(result)}</div>"
     )
 
 
@@ -315,6 +318,7 @@ def _test(index: int, test: Mapping[str, Any]) -> str:
         _budgets(test.get("budgets") or ()),
         _figures(test.get("figures") or {}),
         _comparison(test.get("comparison")),
+        sweep_spend(results),
         *(_result(r) for r in results),
         "</section>",
     ]

@@ -10,12 +10,19 @@ and warnings (doubts about the harness's own figures, of every workload) are lis
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pytest_agentperf.report.records import OUTCOMES, TestRecord
 from pytest_agentperf.report.text import table
 from pytest_agentperf.result import PerfResult
-from pytest_agentperf.units import format_bytes, format_duration, format_fraction, format_rate
+from pytest_agentperf.units import (
+    format_bytes,
+    format_count,
+    format_duration,
+    format_fraction,
+    format_money,
+    format_rate,
+)
 
 __all__ = [
     "HEADER",
@@ -71,21 +78,63 @@ def result_cells(result: PerfResult | None) -> list[str]:
     ]
 
 
+Column = tuple[str, Callable[[PerfResult], str | None]]
+
+
+def _ttft_p95(result: PerfResult) -> str | None:
+    return None if result.ttft is None else format_duration(result.ttft.p95)
+
+
+def _per_task(figure: str) -> Callable[[PerfResult], str | None]:
+    def cell(result: PerfResult) -> str | None:
+        spend = result.llm
+        if spend is None:
+            return None
+        value = getattr(spend, figure)
+        if value is None:
+            return None
+        if figure == "cost":
+            return format_money(value.mean, spend.currency)
+        return format_count(value.mean) + ("~" if figure == "tokens" and spend.estimated else "")
+
+    return cell
+
+
+#: Columns shown only when some result measured them, before the verdict.
+OPTIONAL_COLUMNS: tuple[Column, ...] = (
+    ("TTFT p95", _ttft_p95),
+    ("calls/task", _per_task("calls")),
+    ("tokens/task", _per_task("tokens")),
+    ("cost/task", _per_task("cost")),
+)
+
+
+def _optional(records: Sequence[TestRecord]) -> list[Column]:
+    """The optional columns some result of ``records`` measured."""
+    results = [r for record in records for r in record.results]
+    return [c for c in OPTIONAL_COLUMNS if any(c[1](r) is not None for r in results)]
+
+
 def _fit(name: str, width: int) -> str:
     """Shorten ``name`` from the left to ``width`` characters."""
     return name if len(name) <= width else "..." + name[len(name) - width + 3 :]
 
 
-def _test_rows(record: TestRecord, verbose: bool) -> list[list[str]]:
+def _test_rows(record: TestRecord, verbose: bool, extra: Sequence[Column] = ()) -> list[list[str]]:
     verdict = VERDICTS[record.outcome]
+
+    def cells(result: PerfResult | None) -> list[str]:
+        more = [("-" if result is None else cell(result) or "-") for _, cell in extra]
+        return [*result_cells(result), *more]
+
     if not record.results:
-        return [[record.nodeid, *result_cells(None), verdict]]
+        return [[record.nodeid, *cells(None), verdict]]
     if not verbose:
         runs = len(record.results)
         name = record.nodeid + (f" [last of {runs} runs]" if runs > 1 else "")
-        return [[name, *result_cells(record.results[-1]), verdict]]
-    rows = [[record.nodeid, *result_cells(record.results[0]), verdict]]
-    rows += [[f"  {r.name}", *result_cells(r), ""] for r in record.results[1:]]
+        return [[name, *cells(record.results[-1]), verdict]]
+    rows = [[record.nodeid, *cells(record.results[0]), verdict]]
+    rows += [[f"  {r.name}", *cells(r), ""] for r in record.results[1:]]
     if len(record.results) > 1:
         rows[0][0] += f"  {record.results[0].name}"
     return rows
@@ -124,14 +173,15 @@ def render_summary(records: Sequence[TestRecord], *, verbosity: int = 0, width: 
         return "no performance results recorded"
     lines: list[str] = []
     if verbosity >= 0:
-        rows = [row for r in records for row in _test_rows(r, verbosity > 0)]
-        others = sum(
-            max(len(row[i]) for row in [list(HEADER), *rows]) + 2 for i in range(1, len(HEADER))
-        )
+        extra = _optional(records)
+        header = (*HEADER[:-1], *(name for name, _ in extra), HEADER[-1])
+        rows = [row for r in records for row in _test_rows(r, verbosity > 0, extra)]
+        columns = range(1, len(header))
+        others = sum(max(len(row[i]) for row in [list(header), *rows]) + 2 for i in columns)
         name_width = max(MIN_NAME, width - others - 2)
         for row in rows:
             row[0] = _fit(row[0], name_width)
-        lines.append(table(HEADER, rows, indent=""))
+        lines.append(table(header, rows, indent=""))
     lines.append(tally(records))
     return "\n".join(lines + _finding_lines(records, verbosity > 0) + _warning_lines(records))
 

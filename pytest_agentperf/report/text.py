@@ -11,7 +11,8 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-from pytest_agentperf.metrics import METRICS, format_value
+from pytest_agentperf.metrics import METRICS, MONEY, format_value
+from pytest_agentperf.units import format_money
 from pytest_agentperf.verdict.baseline import Comparison, ComparisonRow
 from pytest_agentperf.verdict.budgets import BudgetCheck, BudgetVerdict
 
@@ -57,7 +58,9 @@ def table(
 # -- budgets ------------------------------------------------------------------------------
 
 
-def _fmt(metric: str, value: float | None) -> str:
+def _fmt(metric: str, value: float | None, currency: str = "") -> str:
+    if currency and metric in METRICS and METRICS[metric].unit is MONEY:
+        return format_money(value, currency)
     return format_value(metric, value) if metric in METRICS else str(value)
 
 
@@ -68,21 +71,23 @@ def _by(c: BudgetCheck) -> str:
         return "ok" + (f" ({c.note})" if c.note else "")
     diff = c.measured - c.limit
     sign = "+" if diff >= 0 else "-"
-    text = f"{sign}{_fmt(c.metric, abs(diff))}"
+    text = f"{sign}{_fmt(c.metric, abs(diff), c.currency)}"
     if c.margin is not None:
         text += f" ({c.margin:+.1%})"
     return text + (" over" if c.op in ("<=", "<") else " under")
 
 
 def _check_row(c: BudgetCheck, with_result: bool) -> list[str]:
-    row = [c.metric, f"{c.op} {_fmt(c.metric, c.limit)}", _fmt(c.metric, c.measured), _by(c)]
+    limit, measured = _fmt(c.metric, c.limit, c.currency), _fmt(c.metric, c.measured, c.currency)
+    row = [c.metric, f"{c.op} {limit}", measured, _by(c)]
     return [c.result or "-", *row] if with_result else row
 
 
 def _short(c: BudgetCheck) -> str:
     if c.measured is None:
-        return "not measured"
-    return f"{_fmt(c.metric, c.measured)} (limit {c.op} {_fmt(c.metric, c.limit)})"
+        return c.note or "not measured"
+    measured, limit = _fmt(c.metric, c.measured, c.currency), _fmt(c.metric, c.limit, c.currency)
+    return f"{measured} (limit {c.op} {limit})"
 
 
 def render_checks(checks: Sequence[BudgetCheck]) -> str:
@@ -136,7 +141,7 @@ def comparison_cells(row: ComparisonRow) -> list[str]:
         format_value(row.metric, row.current),
         format_change(row),
         row.limit,
-        format_confidence(row.confidence),
+        "exact" if row.test.startswith("exact") else format_confidence(row.confidence),
         row.verdict.upper() if row.verdict == "regressed" else row.verdict,
     ]
 
@@ -146,11 +151,7 @@ def render_comparison(comparison: Comparison) -> str:
     what = f" ({comparison.name})" if comparison.name else ""
     bad = [r for r in comparison.rows if r.verdict == "regressed"]
     if bad:
-        parts = [
-            f"{r.metric} {format_change(r)} beyond {r.limit}, "
-            f"{format_confidence(r.confidence)} confidence"
-            for r in bad
-        ]
+        parts = [_regression(r) for r in bad]
         head = f"REGRESSED against the baseline{what}: " + "; ".join(parts) + "."
     else:
         head = f"No regression against the baseline{what}."
@@ -159,5 +160,21 @@ def render_comparison(comparison: Comparison) -> str:
         f"A metric regresses when its change is beyond the limit AND significant at "
         f"{alpha:g} (confidence >= {format_confidence(1 - alpha)})."
     )
+    if any(r.test.startswith("exact") for r in comparison.rows):
+        note += (
+            " Exact figures (LLM calls, tokens, cost per task) need no test: any change "
+            "beyond the limit counts."
+        )
     rows = [comparison_cells(row) for row in comparison.rows]
     return f"{head}\n{table(COMPARISON_HEADERS, rows, align='numbers')}\n{note}"
+
+
+def _regression(row: ComparisonRow) -> str:
+    """One regressed metric for the failure's first line."""
+    if row.test.startswith("exact"):
+        old, new = format_value(row.metric, row.baseline), format_value(row.metric, row.current)
+        return f"{row.metric} {old} -> {new} ({format_change(row)}, beyond {row.limit}, exact)"
+    return (
+        f"{row.metric} {format_change(row)} beyond {row.limit}, "
+        f"{format_confidence(row.confidence)} confidence"
+    )

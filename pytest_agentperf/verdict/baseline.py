@@ -21,6 +21,13 @@ A metric *regresses* only when both hold:
 The threshold keeps shared-machine drift (a few percent between jobs, always
 "significant" with thousands of requests) from failing CI; the test keeps a noisy point
 estimate that happens to cross the threshold from failing it.
+
+Figures a seeded mock makes deterministic -- LLM calls, tokens, tool rounds, retries and
+cost per task (the metrics whose ``test`` is ``"exact"``) -- are compared with no test:
+any change beyond their tolerance (by default none for counts, 1% for cost, whose sums
+depend on the order of additions) regresses. They are compared whenever both runs
+measured them, whatever the fail expression says; the expression may set their
+tolerance (``tokens_per_task:5%``).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ __all__ = [
     "COMPARABLE",
     "DEFAULT_ALPHA",
     "DEFAULT_FAIL_EXPR",
+    "EXACT_ONLY",
     "BaselineIndex",
     "Comparison",
     "ComparisonRow",
@@ -57,6 +65,8 @@ __all__ = [
 
 DEFAULT_ALPHA = 0.01
 DEFAULT_FAIL_EXPR = "p95:10%,throughput:-10%"
+#: The fail expression that gates only the exact figures (LLM calls, tokens, cost per task).
+EXACT_ONLY = "exact"
 
 MIN_SAMPLES = 8  # fewer latency samples a side: the change is reported but not tested
 MIN_WINDOWS = 5  # fewer full windows a side: throughput is tested through latency
@@ -85,7 +95,7 @@ def _plain_number(text: str) -> float:
 _ACCEPTED = (
     f"a comma-separated list of metric:change with metric one of {', '.join(COMPARABLE)} and a "
     "change such as 10% (relative), 20ms, -50/s or -0.05 (absolute), "
-    f"e.g. '{DEFAULT_FAIL_EXPR},efficiency:-0.05'"
+    f"e.g. '{DEFAULT_FAIL_EXPR},efficiency:-0.05', or '{EXACT_ONLY}' for the exact figures only"
 )
 _ITEM = re.compile(r"^\s*(?P<metric>[A-Za-z_0-9]+)\s*:\s*(?P<sign>[-+]?)\s*(?P<amount>.+?)\s*$")
 
@@ -147,6 +157,8 @@ def parse_fail_expr(expr: str, where: str = "") -> list[FailRule]:
     place = f" in {where}" if where else ""
     if not expr or not expr.strip():
         raise CompareExprError(f"The fail expression{place} is empty; use {_ACCEPTED}.")
+    if expr.strip().lower() == EXACT_ONLY:
+        return []  # no timing rule: only the exact figures, which are always compared
     rules: dict[str, FailRule] = {}
     for item in expr.split(","):
         rule = _parse_item(item, expr, place)
@@ -191,6 +203,16 @@ def _parse_item(item: str, expr: str, place: str) -> FailRule:
 def default_rules() -> list[FailRule]:
     """The rules used when none are given: ``p95:10%,throughput:-10%``."""
     return parse_fail_expr(DEFAULT_FAIL_EXPR)
+
+
+def exact_rules(named: Sequence[FailRule] = ()) -> list[FailRule]:
+    """The exact metrics' default rules (their ``tolerance``), except those ``named``."""
+    taken = {rule.metric for rule in named}
+    return [
+        FailRule(m.name, m.tolerance, True, _direction(m))
+        for m in COMPARABLE.values()
+        if m.test == "exact" and m.name not in taken
+    ]
 
 
 # ------------------------------------------------------------------------ comparison
@@ -280,8 +302,12 @@ def compare(
 ) -> Comparison:
     """Compare ``current`` with ``baseline`` under ``rules`` (default: :func:`default_rules`)."""
     chosen = default_rules() if rules is None else list(rules)
-    rows = tuple(_compare_metric(rule, baseline, current, alpha) for rule in chosen)
-    return Comparison(rows, alpha, current.name)
+    rows = [_compare_metric(rule, baseline, current, alpha) for rule in chosen]
+    for rule in exact_rules(chosen):  # deterministic figures: compared whenever measured
+        metric = METRICS[rule.metric]
+        if metric.value(baseline) is not None or metric.value(current) is not None:
+            rows.append(_compare_metric(rule, baseline, current, alpha))
+    return Comparison(tuple(rows), alpha, current.name)
 
 
 def _compare_metric(
@@ -297,7 +323,10 @@ def _compare_metric(
     verdict: RowVerdict = "ok"
     p_value, test = None, ""
     worse, better = rule.beyond(b, c), rule.improved(b, c)
-    if worse or better:
+    if metric.test == "exact":
+        verdict = "regressed" if worse else "improved" if better else "ok"
+        test = "exact" if base.total == cur.total else f"exact ({base.total} vs {cur.total} tasks)"
+    elif worse or better:
         tested = _significance(rule.metric, base, cur, worse=worse)
         if tested is None:
             verdict = "untested"

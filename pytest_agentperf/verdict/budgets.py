@@ -19,9 +19,9 @@ from typing import Any, Literal
 from pytest_agentperf.engine.runner import NOTHING_MEASURED
 from pytest_agentperf.engine.shares import LOST_SHARES
 from pytest_agentperf.errors import BudgetConfigError, UnitError
-from pytest_agentperf.metrics import DURATION, METRICS, lookup
+from pytest_agentperf.metrics import DURATION, METRICS, MONEY, lookup
 from pytest_agentperf.result import PerfResult
-from pytest_agentperf.units import Bound, duration_hint, parse_bound
+from pytest_agentperf.units import Bound, duration_hint, format_money, money_currency, parse_bound
 
 __all__ = [
     "MEMORY_METRICS",
@@ -49,8 +49,11 @@ class Budget:
     metric: str
     bound: Bound
     source: Source = "marker"
+    currency: str | None = None  # a cost limit's currency, when its text names one
 
     def describe(self) -> str:
+        if self.currency is not None:
+            return f"{self.bound.op} {format_money(self.bound.limit, self.currency)}"
         return f"{self.bound.op} {METRICS[self.metric].format(self.bound.limit)}"
 
 
@@ -76,7 +79,8 @@ def parse_budget(metric: str, value: object, where: str, source: Source = "marke
     except UnitError:
         hint = duration_hint(value) if spec.unit is DURATION else ""
         raise BudgetConfigError(f"{where}: {value!r} is not {spec.accepted}{hint}.") from None
-    return Budget(spec.name, bound, source)
+    currency = money_currency(value) if spec.unit is MONEY else None
+    return Budget(spec.name, bound, source, currency)
 
 
 def resolve(*tiers: Mapping[str, Budget]) -> list[Budget]:
@@ -104,6 +108,7 @@ class BudgetCheck:
     source: str
     result: str = ""  # the name of the PerfResult checked
     note: str = ""
+    currency: str = ""  # a cost budget's currency (the price table's)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +121,7 @@ class BudgetCheck:
             "source": self.source,
             "result": self.result,
             "note": self.note,
+            "currency": self.currency,
         }
 
     @classmethod
@@ -137,7 +143,7 @@ def check(item: Budget, result: PerfResult) -> BudgetCheck | None:
     measured = METRICS[item.metric].value(result)
     if measured is None and item.source != "marker":
         return None
-    ok, note, margin = False, "not measured", None
+    ok, note, margin = False, _unmeasured(item.metric, result), None
     if measured is not None:
         ok, note, margin = item.bound.holds(measured), "", _margin(measured, item.bound.limit)
         memory = result.memory
@@ -153,7 +159,19 @@ def check(item: Budget, result: PerfResult) -> BudgetCheck | None:
         source=item.source,
         result=result.name,
         note=note,
+        currency=(result.llm.currency if result.llm else "") or (item.currency or ""),
     )
+
+
+def _unmeasured(metric: str, result: PerfResult) -> str:
+    """Why ``metric`` has no value in ``result`` (a model the price table does not price)."""
+    spend = result.llm
+    if metric == "cost_per_task" and spend is not None and spend.unpriced:
+        return (
+            f"not measured: no price for model(s) {', '.join(spend.unpriced)} in "
+            "[tool.agentperf.prices]"
+        )
+    return "not measured"
 
 
 def select(results: Sequence[PerfResult], budget_on: str) -> list[PerfResult]:

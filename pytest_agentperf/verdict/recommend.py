@@ -16,10 +16,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from pytest_agentperf.metrics import format_value
 from pytest_agentperf.result import PerfResult
-from pytest_agentperf.units import format_bytes, format_duration, format_fraction, format_rate
+from pytest_agentperf.units import (
+    format_bytes,
+    format_count,
+    format_duration,
+    format_fraction,
+    format_rate,
+)
+from pytest_agentperf.verdict.baseline import Comparison
 
-__all__ = ["RULES", "RecommendationRule", "explain_failures", "recommend"]
+__all__ = ["RULES", "RecommendationRule", "explain_failures", "recommend", "spend_growth"]
 
 #: A rule: (test name, result) -> a recommendation quoting the figures, or None.
 RecommendationRule = Callable[[str, PerfResult], str | None]
@@ -182,7 +190,87 @@ def _nothing(test: str, r: PerfResult) -> str | None:
     )
 
 
-RULES: tuple[RecommendationRule, ...] = (_nothing, _efficiency, _tail, _errors, _late, _memory)
+def _attribution(test: str, r: PerfResult) -> str | None:
+    spend = r.llm
+    # calls over serve()'s sockets without the header are expected there: noted, not advised
+    outside = 0 if spend is None else spend.unattributed_calls - spend.unattributed_socket_calls
+    if spend is None or outside <= 0:
+        return None
+    return (
+        f"{test}: {outside} of {spend.calls.total:.0f} LLM calls ran outside "
+        "any task, so their tokens and cost count in the means but not per task: the agent "
+        "runs its work in tasks created before the run (a worker pool) without the "
+        "submitter's context. Capture contextvars.copy_context() at submit and run the work "
+        "in it (reference_agent.BaseAgent does); tracing and logging context need it too."
+    )
+
+
+def _retries(test: str, r: PerfResult) -> str | None:
+    spend = r.llm
+    if spend is None or not spend.retries.total:
+        return None
+    return (
+        f"{test}: {format_count(spend.retries.mean)} retries per task "
+        f"({spend.retries.total:.0f} calls repeated an earlier request of their task, of "
+        f"{spend.calls.total:.0f}); each one is paid for and waited on: check what failed "
+        "first (the mock's faults, the agent's timeouts) and the back-off."
+    )
+
+
+RULES: tuple[RecommendationRule, ...] = (
+    _nothing,
+    _efficiency,
+    _tail,
+    _errors,
+    _late,
+    _memory,
+    _attribution,
+    _retries,
+)
+
+#: What a per-task figure that grew since the baseline usually means.
+_GROWTH_CAUSES = {
+    "llm_calls_per_task": "a new LLM call in the task's loop",
+    "tool_rounds_per_task": "a new tool round (the model now calls a tool before answering)",
+    "retries_per_task": "calls that now fail and are repeated (timeouts, 429s, bad replies)",
+    "tokens_in_per_task": "a longer prompt (system prompt, history kept, tool definitions)",
+    "tokens_out_per_task": "longer answers (a missing or raised max_tokens)",
+}
+_SPEND_METRICS = (
+    "llm_calls_per_task",
+    "tool_rounds_per_task",
+    "retries_per_task",
+    "tokens_per_task",
+    "tokens_in_per_task",
+    "tokens_out_per_task",
+    "cost_per_task",
+)
+
+
+def spend_growth(test: str, comparisons: Iterable[Comparison]) -> list[str]:
+    """What grew per task since the baseline (LLM calls, tokens, cost) and its likely cause."""
+    texts = []
+    for comparison in comparisons:
+        grown = {
+            row.metric: row
+            for row in comparison.rows
+            if row.metric in _SPEND_METRICS and row.verdict == "regressed"
+        }
+        if not grown:
+            continue
+        what = ", ".join(
+            f"{metric.removesuffix('_per_task').replace('_', ' ')} "
+            f"{format_value(metric, row.baseline)} -> {format_value(metric, row.current)}"
+            for metric, row in grown.items()
+        )
+        causes = [cause for metric, cause in _GROWTH_CAUSES.items() if metric in grown]
+        where = f" ({comparison.name})" if comparison.name else ""
+        texts.append(
+            f"{test}{where}: per task, {what} since the baseline; "
+            + ("likely " + "; or ".join(causes) if causes else "look at the prompts sent")
+            + ". If intended, save a new baseline; else bisect the change that added it."
+        )
+    return texts
 
 
 Record = tuple[str, Iterable[PerfResult]] | tuple[str, Iterable[PerfResult], Mapping[str, Any]]

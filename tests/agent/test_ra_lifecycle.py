@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 from typing import Any
 
@@ -396,3 +397,28 @@ async def test_statistics_snapshot_and_first_token_mark() -> None:
     assert stats.to_dict()["completed"] == 1
     with pytest.raises(AttributeError):
         stats.completed = 5  # type: ignore[misc]
+
+
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+class Echo(BaseAgent):
+    async def process_task(self, task: Task) -> Any:
+        before = REQUEST_ID.get()
+        REQUEST_ID.set(f"changed by {task.payload}")  # the task's own change stays its own
+        await asyncio.sleep(0)
+        return before
+
+
+@pytest.mark.asyncio
+async def test_each_task_runs_in_the_context_of_its_submitter() -> None:
+    async with Echo(concurrency=2) as agent:  # workers started outside every request
+
+        async def request(i: int) -> Any:
+            REQUEST_ID.set(f"request {i}")
+            return (await agent.run(i)).value
+
+        seen = await asyncio.gather(*(asyncio.create_task(request(i)) for i in range(6)))
+        assert seen == [f"request {i}" for i in range(6)]
+        assert (await agent.run("plain")).value == "-"  # the worker's change was undone
+    assert REQUEST_ID.get() == "-"

@@ -45,6 +45,7 @@ def check(
     *,
     calls_per_task: int,
     endpoints: dict[str, int] | None = None,
+    tool_rounds: int = 1,
 ) -> None:
     """The run reached the mock only, every call counted once, and TTFT was measured."""
     stats = mock_llm.stats()
@@ -60,6 +61,15 @@ def check(
     assert result.ttft is not None, "no first token was marked"
     assert result.ttft.p50 >= TTFT, f"TTFT p50 {result.ttft.p50:.4f}s is below the mock's {TTFT}s"
     assert result.ttft.p50 < result.latency.p50
+    # what each task spent: every call attributed to its task through the stack's own
+    # clients and tasks, and its tool rounds (a forced tool call whose result is never sent
+    # back, as in structured output, is none)
+    spend = result.llm
+    assert spend is not None
+    assert spend.unattributed_calls == 0, f"{spend.unattributed_calls} calls outside any task"
+    assert (spend.calls.p50, spend.calls.max) == (calls_per_task, calls_per_task)
+    rounds = spend.tool_rounds.total
+    assert rounds == tool_rounds * N, f"tool rounds {rounds:g}, expected {tool_rounds * N}"
 
 
 def tool_schema() -> dict[str, Any]:

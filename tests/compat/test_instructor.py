@@ -48,4 +48,5 @@ async def test_structured_extraction(agent_perf: Any, mock_llm: Any) -> None:
         await run_agent(client)
 
     result = await agent_perf.run(task, n=N, concurrency=CONCURRENCY, warmup=0)
-    check(result, mock_llm, calls_per_task=3, endpoints={"/v1/chat/completions": 3})
+    endpoints = {"/v1/chat/completions": 3}
+    check(result, mock_llm, calls_per_task=3, endpoints=endpoints, tool_rounds=0)

@@ -80,7 +80,8 @@ def test_cli_flag_overrides_the_ini_option(perf_pytester: pytest.Pytester) -> No
         (
             "@pytest.mark.latency(p96='1s')",
             "ERROR: test_bad.py::test_x: @pytest.mark.latency has no keyword 'p96'; "
-            "accepted: p50, p90, p95, p99, p999, max, mean, ttft_p50, ttft_p95, ttft_p99.",
+            "accepted: p50, p90, p95, p99, p999, max, mean, ttft_p50, ttft_p95, ttft_p99, "
+            "itl_p50, itl_p95, itl_p99.",
         ),
         (
             "@pytest.mark.latency(p95='1O0ms')",
@@ -131,7 +132,7 @@ def test_bad_budget_key_names_the_accepted_keys(pytester: pytest.Pytester) -> No
         (
             "[tool.agentperf]\nbudget = 1\n",
             [],
-            "[tool.agentperf] has unknown key(s) 'budget'; accepted: budgets.",
+            "[tool.agentperf] has unknown key(s) 'budget'; accepted: budgets, prices.",
         ),
         (
             '[tool.agentperf.budgets]\np95 = "soon"\n',

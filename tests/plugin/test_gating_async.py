@@ -37,9 +37,13 @@ def test_markers_are_listed_in_signature_form(pytester: pytest.Pytester) -> None
             "@pytest.mark.agentperf(budget_on='all'): a performance test*",
             "@pytest.mark.throughput(min=..., efficiency=...): *",
             "@pytest.mark.latency(p50=..., p90=..., p95=..., p99=..., p999=..., max=..., "
-            "mean=..., ttft_p50=..., ttft_p95=..., ttft_p99=...): *",
+            "mean=..., ttft_p50=..., ttft_p95=..., ttft_p99=..., itl_p50=..., itl_p95=..., "
+            "itl_p99=...): *",
             "@pytest.mark.error_rate(max=...): *",
             "@pytest.mark.memory_growth(max_mb=..., per_task_bytes=...): *",
+            "@pytest.mark.llm(calls_per_task=..., tokens_per_task=..., tokens_in_per_task=..., "
+            "tokens_out_per_task=..., tool_rounds_per_task=..., retries_per_task=..., "
+            "cost_per_task=..., output_tokens_per_s=...): *",
         ]
     )
 
