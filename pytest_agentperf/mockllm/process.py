@@ -454,14 +454,24 @@ def add_stats(counters: Counters, stats: MockStats) -> None:
         value = getattr(stats, name)
         attribute = _RENAMED.get(name, name)
         if isinstance(value, dict):
-            mine: dict[Any, int] = getattr(counters, attribute)
+            mine: dict[Any, Any] = getattr(counters, attribute)
             for key, count in value.items():
-                mine[key] = mine.get(key, 0) + count
+                _add_count(mine, key, count)
         elif isinstance(value, int | float) and not isinstance(value, bool):
             setattr(counters, attribute, getattr(counters, attribute) + value)
     mean = stats.mean_injected_latency
     if mean:
         counters.latency_calls += round(stats.injected_latency_total / mean)
+
+
+def _add_count(table: dict[Any, Any], key: Any, count: Any) -> None:
+    """``table[key] += count``; a tuple of counts (tokens in and out) adds element-wise."""
+    if isinstance(count, tuple | list):
+        current = table.setdefault(key, [0] * len(count))
+        for i, part in enumerate(count):
+            current[i] += part
+    else:
+        table[key] = table.get(key, 0) + count
 
 
 def total_stats(own: MockStats, others: Sequence[MockStats]) -> MockStats:

@@ -159,6 +159,7 @@ def test_absorb_adds_another_processs_counters() -> None:
         faults={"rate_limit": 1},
         connections_opened=2,
         harness_cpu=0.5,
+        unattributed_tokens={"gpt-4o": (100, 20)},
     )
     mock.absorb(worker)
     mock.absorb(worker)
@@ -172,4 +173,5 @@ def test_absorb_adds_another_processs_counters() -> None:
     assert stats.mean_injected_latency == pytest.approx(0.05)  # 0.9 s over 18 latency calls
     assert stats.peak_concurrency == 8
     assert stats.harness_cpu == 0.0  # another process's CPU is not this process's harness
+    assert stats.unattributed_tokens == {"gpt-4o": (200, 40)}
     assert json.loads(json.dumps(stats.to_dict()))["calls"] == 20
