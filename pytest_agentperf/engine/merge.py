@@ -89,8 +89,9 @@ def _merge(
         [(r.total, r.cpu_per_task, r.harness_cpu_per_task, r.agent_cpu_per_task) for r in results]
     )
     extra = {**first.extra, "merged_from": len(results)}
-    if "achieved_rate" in first.extra:  # open loop: side by side, the rates add up
-        extra["achieved_rate"] = math.fsum(r.extra.get("achieved_rate", 0.0) for r in results)
+    for rate in ("achieved_rate", "overall_throughput"):  # side by side, rates add up
+        if rate in first.extra:
+            extra[rate] = math.fsum(r.extra.get(rate, 0.0) for r in results)
     return replace(
         first,
         name=name or first.name,
