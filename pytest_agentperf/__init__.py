@@ -13,6 +13,7 @@ from pytest_agentperf.engine.merge import merge
 from pytest_agentperf.engine.runner import AgentPerf
 from pytest_agentperf.engine.sweep import SweepResult, SweepStep
 from pytest_agentperf.engine.targets import first_token
+from pytest_agentperf.engine.workers import WorkerContext
 from pytest_agentperf.errors import (
     ABError,
     AgentPerfError,
@@ -26,6 +27,7 @@ from pytest_agentperf.errors import (
     StateError,
     TargetError,
     UnitError,
+    WorkerError,
 )
 from pytest_agentperf.memory import MemoryTracker
 from pytest_agentperf.mockllm import (
@@ -101,6 +103,8 @@ __all__ = [
     "Uniform",
     "UnitError",
     "WindowStats",
+    "WorkerContext",
+    "WorkerError",
     "budget",
     "first_token",
     "merge",

@@ -15,6 +15,7 @@ __all__ = [
     "StateError",
     "TargetError",
     "UnitError",
+    "WorkerError",
 ]
 
 
@@ -81,4 +82,14 @@ class StateError(AgentPerfError, RuntimeError):
 
     E.g. a ``memory_tracker.rounds()`` iterated twice, or ``async_benchmark`` used twice
     in one test.
+    """
+
+
+class WorkerError(AgentPerfError, RuntimeError):
+    """Raised when ``agent_perf.run(..., processes=N)`` gets no result from any worker.
+
+    Every worker process failed (its factory raised, it could not import the factory, or
+    it died); the message names each worker and what happened to it. When only some
+    workers fail, ``run()`` returns the others' merged result marked partial instead, and
+    its budgets fail.
     """

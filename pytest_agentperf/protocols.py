@@ -6,12 +6,21 @@ progress line and any agent implement them without the engine importing them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 from pytest_agentperf.result import MemoryReport
 
-__all__ = ["AgentLike", "MockStatsSource", "ProgressSink", "RoundSampler"]
+__all__ = [
+    "AgentLike",
+    "MockStatsSource",
+    "ProgressSink",
+    "ReplicableMock",
+    "ReplicableSampler",
+    "RoundSampler",
+    "WorkerMock",
+]
 
 
 class RoundSampler(Protocol):
@@ -45,6 +54,36 @@ class MockStatsSource(Protocol):
     """
 
     def stats(self) -> Any: ...
+
+
+class WorkerMock(Protocol):
+    """The mock a worker process builds from a :class:`ReplicableMock`'s recipe."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def stats(self) -> Any: ...
+
+
+@runtime_checkable
+class ReplicableMock(Protocol):
+    """A mock that worker processes can rebuild (``agent_perf.run(..., processes=N)``).
+
+    ``replica(seed)`` returns a picklable callable that builds, in the worker, a mock with
+    the same configuration and the given seed; ``absorb(stats)`` adds a replica's final
+    ``stats()`` to this mock's counters, so the test reads every call in one place.
+    """
+
+    def stats(self) -> Any: ...
+    def replica(self, seed: int) -> Callable[[], WorkerMock]: ...
+    def absorb(self, stats: Any) -> None: ...
+
+
+@runtime_checkable
+class ReplicableSampler(Protocol):
+    """A memory sampler that worker processes can rebuild: ``replica()`` returns a
+    picklable callable that builds a sampler with the same settings in the worker."""
+
+    def replica(self) -> Callable[[], RoundSampler]: ...
 
 
 @runtime_checkable

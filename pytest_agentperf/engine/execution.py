@@ -51,10 +51,11 @@ class _Measured:
     __slots__ = ("injected_known", "mock_cpu_known", "records", "sums")
 
     _START, _END, _BUSY, _INJECTED, _SPAN, _DISPATCHED, _CPU, _MOCK_CPU = range(8)
+    _STEADY, _STEADY_DONE, _PARTIAL = range(8, 11)
 
     def __init__(self, records: TaskRecords) -> None:
         self.records = records
-        self.sums = array("d", [math.inf] + [0.0] * 7)
+        self.sums = array("d", [math.inf] + [0.0] * 10)
         self.injected_known = False
         self.mock_cpu_known = False
 
@@ -74,6 +75,25 @@ class _Measured:
     def mock_cpu(self) -> float | None:
         """CPU seconds the mock spent in this process over the measured phases."""
         return self.sums[self._MOCK_CPU] if self.mock_cpu_known else None
+
+    def add_steady(self, times: PhaseTimes, first_record: int) -> None:
+        """Closed loop: the phase's span while every worker had a task, and the tasks that
+        completed in it (the drain after the first worker ran dry is left out)."""
+        s = self.sums
+        done = self.records.completed_by(first_record, times.first_idle)
+        if done is None or not times.first_idle > times.start or done < times.workers:
+            s[self._PARTIAL] = 1.0  # too short a phase, or sampled records: no steady rate
+            return
+        s[self._STEADY] += times.first_idle - times.start
+        s[self._STEADY_DONE] += done
+
+    @property
+    def steady_throughput(self) -> float | None:
+        """Tasks completed per second while every worker had a task, over all phases."""
+        s = self.sums
+        if s[self._PARTIAL] or not s[self._STEADY] > 0:
+            return None
+        return s[self._STEADY_DONE] / s[self._STEADY]
 
     def add(self, times: PhaseTimes, tasks: int, injected: float | None) -> None:
         """One phase that ran ``tasks`` tasks (and made the mock inject ``injected`` s)."""
@@ -215,6 +235,8 @@ class Execution:
                 self.spend.stop()
         injected1, mock1 = self._mock_figures()
         self.measured.add(times, rec.count - done_before, _delta(injected0, injected1))
+        if self.plan.mode == "closed":
+            self.measured.add_steady(times, done_before)
         self.measured.add_cpu(cpu1 - cpu0, _delta(mock0, mock1))
 
     async def _rounds(self, sampler: RoundSampler, monitor: Monitor) -> MemoryReport:
@@ -284,7 +306,9 @@ class Execution:
         )
         delays = rec.start_delays() if plan.mode == "open" else []
         late = rec.scaled(sum(1 for d in delays if d > LATE_THRESHOLD))
-        throughput = rec.completed / duration if duration > 0 else 0.0
+        overall = rec.completed / duration if duration > 0 else 0.0
+        steady = m.steady_throughput if plan.mode == "closed" else None
+        throughput = overall if steady is None else steady
         achieved = m.achieved_rate if plan.mode == "open" else None
         cpu = attribute_cpu(
             m.cpu,
@@ -336,7 +360,7 @@ class Execution:
             service_samples=_reservoir(services, plan.seed),
             selfcheck=assess_harness(observed, figures),
             started_at=started_at,
-            extra=_extra(rec, plan, achieved),
+            extra=_extra(rec, plan, achieved, overall if steady is not None else None),
             llm=self.spend.result(rec.count) if self.spend is not None else None,
         )
 
@@ -354,8 +378,14 @@ def _reservoir(values: list[float], seed: int | None) -> tuple[float, ...]:
     return tuple(values[i] for i in reservoir_indices(len(values), seed=seed or 0))
 
 
-def _extra(rec: TaskRecords, plan: RunPlan, achieved: float | None) -> dict[str, Any]:
+def _extra(
+    rec: TaskRecords, plan: RunPlan, achieved: float | None, overall: float | None
+) -> dict[str, Any]:
     extra: dict[str, Any] = {"arrival": plan.arrival} if plan.mode == "open" else {}
+    if overall is not None:
+        # closed loop: throughput is the steady rate (every worker busy); this one also
+        # counts the drain, when fewer tasks than workers were left
+        extra["overall_throughput"] = overall
     if achieved is not None:
         # tasks started per second over the arrival schedule (the drain after the last start
         # left out): ~ offered_rate when the system and the generator kept up

@@ -1,10 +1,15 @@
 """Combining the results of one workload run in several processes (``merge``).
 
-Counts, errors, throughput, mean, min and max merge exactly. Percentiles cannot be merged
-from summaries, so they are recomputed from the results' latency samples: when every result
-carries all its tasks' latencies (it ran at most 2000 tasks) from all of them pooled, which
-is exact; otherwise from a task-weighted union of the samples (an estimate). Time series
-are aligned on wall-clock start.
+Counts, errors, throughput, mean, min and max merge exactly, and so do efficiency (the
+mock's injected time over the tasks' time, summed) and CPU per task (total CPU over total
+tasks: ``stats.merge_cpu``); the self-checks merge through ``selfcheck.merge_selfchecks``.
+Percentiles cannot be merged from summaries, so they are recomputed from latencies: exact
+from every task's latencies when the caller has them (``run(..., processes=N)`` does:
+:func:`merge_pooled`) or when every result carries all of its own (it ran at most 2000
+tasks); otherwise from a task-weighted union of the samples (an estimate). Time series are
+aligned on each result's own start (window ``k`` of every result adds up, CPU included: no
+clock is compared between processes). Memory reports merge when every result has one
+(:func:`merge_memory`).
 """
 
 from __future__ import annotations
@@ -12,35 +17,81 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from pytest_agentperf.engine.economics import merge_spend
-from pytest_agentperf.engine.stats import RESERVOIR_SIZE, percentile, reservoir_indices
+from pytest_agentperf.engine.selfcheck import merge_selfchecks
+from pytest_agentperf.engine.stats import (
+    RESERVOIR_SIZE,
+    merge_cpu,
+    percentile,
+    reservoir_indices,
+    summarize,
+)
 from pytest_agentperf.errors import LoadConfigError
-from pytest_agentperf.result import LatencySummary, PerfResult, SelfCheck, WindowStats
+from pytest_agentperf.result import (
+    LatencySummary,
+    MemoryReport,
+    PerfResult,
+    WindowStats,
+)
 
-__all__ = ["merge"]
+__all__ = ["Pooled", "merge", "merge_memory", "merge_pooled"]
+
+
+@dataclass(frozen=True, slots=True)
+class Pooled:
+    """Every task's latencies of one result (finish - intended start, finish - actual
+    start, first token - intended start where marked)."""
+
+    latencies: Sequence[float]
+    services: Sequence[float]
+    ttfts: Sequence[float] = ()
 
 
 def merge(results: Sequence[PerfResult], name: str | None = None) -> PerfResult:
     """One :class:`PerfResult` for results of the same workload run side by side.
 
     The processes are taken to have run at the same time: throughputs add up, the duration
-    is the longest. Efficiency is task-weighted; memory is dropped (per-process figures).
+    is the longest. Memory reports merge when every result has one.
     """
+    return _merge(results, name, None)
+
+
+def merge_pooled(
+    results: Sequence[PerfResult], pooled: Sequence[Pooled], name: str | None = None
+) -> PerfResult:
+    """:func:`merge` with every task's latencies of each result: exact percentiles."""
+    if len(pooled) != len(results):
+        raise LoadConfigError("merge_pooled() needs one Pooled per result.")
+    return _merge(results, name, pooled)
+
+
+def _merge(
+    results: Sequence[PerfResult], name: str | None, every: Sequence[Pooled] | None
+) -> PerfResult:
     if not results:
         raise LoadConfigError("merge() needs at least one PerfResult.")
-    if len(results) == 1:
+    if len(results) == 1 and every is None:
         return results[0]
     first = results[0]
-    weights = [r.total for r in results]
-    pooled, pooled_services = _pooled(results)
+    if every is not None:
+        pooled = [x for p in every for x in p.latencies]
+        pooled_services = [x for p in every for x in p.services]
+        ttft = _ttft_exact(every)
+    else:
+        pooled, pooled_services = _pooled(results)
+        ttft = _merge_ttft(results)
     keep = reservoir_indices(len(pooled))  # the merged result carries a bounded sample
     samples = tuple(pooled[i] for i in keep)
     services = tuple(pooled_services[i] for i in keep)
+    cpu, harness_cpu, agent_cpu = merge_cpu(
+        [(r.total, r.cpu_per_task, r.harness_cpu_per_task, r.agent_cpu_per_task) for r in results]
+    )
     extra = {**first.extra, "merged_from": len(results)}
-    if "achieved_rate" in first.extra:  # open loop: side by side, the rates add up
-        extra["achieved_rate"] = math.fsum(r.extra.get("achieved_rate", 0.0) for r in results)
+    for rate in ("achieved_rate", "overall_throughput"):  # side by side, rates add up
+        if rate in first.extra:
+            extra[rate] = math.fsum(r.extra.get(rate, 0.0) for r in results)
     return replace(
         first,
         name=name or first.name,
@@ -53,19 +104,43 @@ def merge(results: Sequence[PerfResult], name: str | None = None) -> PerfResult:
         concurrency=_sum_int([r.concurrency for r in results]),
         offered_rate=_sum_float([r.offered_rate for r in results]),
         late_starts=sum(r.late_starts for r in results),
-        ttft=_merge_ttft(results),
+        ttft=ttft,
         errors=_merge_errors(results),
-        efficiency=_weighted([r.efficiency for r in results], weights),
-        mean_injected_latency=_weighted([r.mean_injected_latency for r in results], weights),
-        memory=None,
+        efficiency=_efficiency(results),
+        cpu_per_task=cpu,
+        harness_cpu_per_task=harness_cpu,
+        agent_cpu_per_task=agent_cpu,
+        mean_injected_latency=_weighted(
+            [r.mean_injected_latency for r in results], [r.total for r in results]
+        ),
+        memory=merge_memory([r.memory for r in results]),
         timeseries=_merge_windows(results),
         samples=samples,
         service_samples=services,
-        selfcheck=_merge_selfcheck(results),
+        selfcheck=merge_selfchecks([r.selfcheck for r in results], [r.total for r in results]),
         started_at=min(r.started_at for r in results),
         extra=extra,
         llm=merge_spend([r.llm for r in results]),
     )
+
+
+def _ttft_exact(every: Sequence[Pooled]) -> LatencySummary | None:
+    values = [x for p in every for x in p.ttfts]
+    return summarize(values) if values else None
+
+
+def _efficiency(results: Sequence[PerfResult]) -> float | None:
+    """Injected time over the workers' time, both summed (each result's denominator is
+    its injected time over its efficiency); task-weighted when the injected time is unknown.
+    """
+    known = [r for r in results if r.efficiency is not None]
+    if not known:
+        return None
+    if all(r.efficiency and r.mean_injected_latency for r in known):
+        injected = [(r.mean_injected_latency or 0.0) * r.total for r in known]
+        spent = math.fsum(i / (r.efficiency or 1.0) for i, r in zip(injected, known, strict=True))
+        return math.fsum(injected) / spent if spent > 0 else None
+    return _weighted([r.efficiency for r in known], [r.total for r in known])
 
 
 def _pooled(results: Sequence[PerfResult]) -> tuple[list[float], list[float]]:
@@ -165,7 +240,7 @@ def _weighted(values: Sequence[float | None], weights: Sequence[int]) -> float |
 
 
 def _merge_windows(results: Sequence[PerfResult]) -> tuple[WindowStats, ...]:
-    base = min(r.started_at for r in results)
+    """Window ``k`` of every result in window ``k`` (of the largest window size)."""
     sizes = [w.end - w.start for r in results for w in r.timeseries if w.end > w.start]
     if not sizes:
         return ()
@@ -173,23 +248,33 @@ def _merge_windows(results: Sequence[PerfResult]) -> tuple[WindowStats, ...]:
     buckets: dict[int, list[WindowStats]] = {}
     for r in results:
         for w in r.timeseries:
-            buckets.setdefault(int((r.started_at - base + w.start) / size), []).append(w)
+            buckets.setdefault(int(w.start / size + 1e-9), []).append(w)
     out = []
     for k in sorted(buckets):
         group = buckets[k]
         done = sum(w.completed for w in group)
+        start = k * size
+        end = min((k + 1) * size, max(w.end for w in group))
         out.append(
             WindowStats(
-                start=k * size,
-                end=(k + 1) * size,
+                start=start,
+                end=end,
                 completed=done,
                 errors=sum(w.errors for w in group),
-                throughput=done / size,
+                throughput=done / (end - start) if end > start else 0.0,
                 p50=_nan_weighted([(w.p50, w.completed) for w in group]),
                 p95=_nan_weighted([(w.p95, w.completed) for w in group]),
+                cpu=_cpu_sum([w.cpu for w in group]),
             )
         )
     return tuple(out)
+
+
+def _cpu_sum(values: Sequence[float | None]) -> float | None:
+    """The processes' CPU in one window, added up; ``None`` unless every one measured it."""
+    if any(v is None or math.isnan(v) for v in values):
+        return None
+    return math.fsum(v for v in values if v is not None)
 
 
 def _nan_weighted(pairs: list[tuple[float, int]]) -> float:
@@ -203,13 +288,70 @@ def _nan_weighted(pairs: list[tuple[float, int]]) -> float:
     return math.fsum(v * c for v, c in valid) / weight
 
 
-def _merge_selfcheck(results: Sequence[PerfResult]) -> SelfCheck:
-    warnings: list[str] = []
-    for r in results:
-        warnings.extend(w for w in r.warnings if w not in warnings)
-    return SelfCheck(
-        loop_lag_p99=max(r.selfcheck.loop_lag_p99 for r in results),
-        loop_lag_max=max(r.selfcheck.loop_lag_max for r in results),
-        cpu_percent=max(r.selfcheck.cpu_percent for r in results),
-        warnings=tuple(warnings),
+def merge_memory(reports: Sequence[MemoryReport | None]) -> MemoryReport | None:
+    """The memory of side-by-side processes: growths add up, the slope is their sum over
+    all tasks, a leak in any process is a leak, and ``reason`` says which process grew.
+
+    ``None`` unless every process has a report. The slope's interval combines the
+    processes' (independent fits: half-widths add in quadrature, task-weighted).
+    """
+    if not reports or any(r is None for r in reports):
+        return None
+    parts = [r for r in reports if r is not None]
+    if len(parts) == 1:
+        return parts[0]
+    tasks = sum(r.tasks for r in parts)
+    weights = [r.tasks / tasks if tasks else 1 / len(parts) for r in parts]
+    growth = math.fsum(r.growth_bytes for r in parts)
+    leaking = [i for i, r in enumerate(parts) if r.leak]
+    return MemoryReport(
+        tasks=tasks,
+        growth_bytes=growth,
+        per_task_bytes=growth / tasks if tasks else 0.0,
+        per_task_ci=_combined_ci(
+            [r.per_task_bytes for r in parts], [r.per_task_ci for r in parts], weights
+        ),
+        rss_start=sum(r.rss_start for r in parts),
+        rss_end=sum(r.rss_end for r in parts),
+        rss_peak=sum(r.rss_peak for r in parts),
+        leak=bool(leaking),
+        samples=(),
+        metric=parts[0].metric,
+        diagnosis="\n".join(
+            f"process {i}: {r.diagnosis}" for i, r in enumerate(parts) if r.diagnosis
+        )
+        or None,
+        blocks_per_task=math.fsum(
+            w * r.blocks_per_task for w, r in zip(weights, parts, strict=True)
+        ),
+        blocks_per_task_ci=_combined_ci(
+            [r.blocks_per_task for r in parts], [r.blocks_per_task_ci for r in parts], weights
+        ),
+        reason="; ".join(_memory_reason(i, r) for i, r in enumerate(parts)),
+        sampling_seconds=max(r.sampling_seconds for r in parts),
     )
+
+
+def _combined_ci(
+    slopes: Sequence[float], intervals: Sequence[tuple[float, float]], weights: Sequence[float]
+) -> tuple[float, float]:
+    """The interval of a weighted sum of independent slopes (half-widths in quadrature)."""
+    center = math.fsum(w * s for w, s in zip(weights, slopes, strict=True))
+    low = math.sqrt(
+        math.fsum(
+            (w * (s - lo)) ** 2 for w, s, (lo, _) in zip(weights, slopes, intervals, strict=True)
+        )
+    )
+    high = math.sqrt(
+        math.fsum(
+            (w * (hi - s)) ** 2 for w, s, (_, hi) in zip(weights, slopes, intervals, strict=True)
+        )
+    )
+    return center - low, center + high
+
+
+def _memory_reason(index: int, report: MemoryReport) -> str:
+    verdict = "grows" if report.leak else "no leak"
+    text = f"process {index}: {verdict}, {report.per_task_bytes:,.0f} B/task"
+    text += f" over {report.tasks:,} tasks"
+    return f"{text} ({report.reason})" if report.reason else text

@@ -126,6 +126,7 @@ class PhaseTimes:
     end: float
     workers: int = 1  # worker coroutines started (closed loop: min(concurrency, count))
     last_start: float = math.nan  # open loop: the latest actual start of a task
+    first_idle: float = math.nan  # closed loop: when a worker first found no task left
 
 
 class _Phase:
@@ -150,11 +151,14 @@ class _Phase:
         self.finished: asyncio.Future[None] | None = None  # set: all done, or one failed
         self.start = 0.0
         self.last_start = math.nan
+        self.first_idle = math.nan
 
     # -- closed loop ------------------------------------------------------------------
 
     def take(self) -> Any:
         if self.remaining <= 0 or (self.timed and time.perf_counter() >= self.deadline):
+            if self.first_idle != self.first_idle:  # NaN: the first worker to run dry
+                self.first_idle = time.perf_counter()
             return _END
         self.remaining -= 1
         return self.source.next()
@@ -293,7 +297,8 @@ class _Phase:
             for _ in range(self.spec.concurrency or 1):
                 self.spawn(self.open_worker)
         await self.join()
-        return PhaseTimes(self.start, time.perf_counter(), len(self.workers), self.last_start)
+        end = time.perf_counter()
+        return PhaseTimes(self.start, end, len(self.workers), self.last_start, self.first_idle)
 
     async def join(self) -> None:
         """Wait until every worker is done (the open-loop pool may grow meanwhile) or one

@@ -14,6 +14,8 @@ import dataclasses
 from pytest_agentperf.engine.execution import Execution, Instruments
 from pytest_agentperf.engine.phase import Arrival, TaskSource
 from pytest_agentperf.engine.plan import RunPlan, make_plan
+from pytest_agentperf.engine.processes import run_in_processes
+from pytest_agentperf.engine.shares import check_workers
 from pytest_agentperf.engine.sweep import (
     StopReason,
     SweepResult,
@@ -31,6 +33,12 @@ from pytest_agentperf.result import PerfResult
 from pytest_agentperf.spend import Prices
 
 __all__ = ["NOTHING_MEASURED", "AgentPerf", "Figure", "first_non_json"]
+
+
+def _name(target: object) -> str:
+    """A result's default name: the target's, or a factory path's function name."""
+    return target.rpartition(":")[2] if isinstance(target, str) else target_name(target)
+
 
 #: What ``agent_perf.note()`` accepts as a figure.
 Figure = int | float | str | bool
@@ -92,18 +100,25 @@ class AgentPerf:
         duration: float | str | None = None,
         warmup: int | float | str | None = None,
         name: str | None = None,
+        processes: int | None = None,
     ) -> PerfResult:
         """Run ``target`` under load and return (and append to ``results``) a PerfResult.
 
         Closed loop with ``concurrency`` workers, or open loop at ``rate`` tasks/s (with
         ``arrival`` "constant" or "poisson" and ``concurrency`` as an optional cap); ``n``
         tasks or for ``duration``; ``tasks`` is a list, an iterable or a factory ``f(i)``.
+
+        ``processes=N`` runs the workload in N worker processes (``engine/processes.py``):
+        ``target`` is then a factory ``f(ctx: WorkerContext)`` (or its import path
+        ``"package.module:f"``) that builds the target in each, and the concurrency, rate,
+        ``n`` and ``tasks`` are split between them; the results merge into one.
         """
-        driver = adapt_target(target)
         source = TaskSource(tasks)
+        if processes is not None and concurrency is None and rate is None:
+            concurrency = check_workers(processes)  # closed loop: one at a time in each
         plan = make_plan(
             source,
-            name=name or target_name(target),
+            name=name or _name(target),
             n=n,
             concurrency=concurrency,
             rate=rate,
@@ -114,19 +129,36 @@ class AgentPerf:
             seed=self.seed,
             memory=self.memory is not None,
         )
-        instruments = Instruments(
-            self.mock,
-            self.memory,
-            self.progress,
-            self.max_records,
-            self.freeze_gc,
-            prices=self.prices,
-        )
-        execution = Execution(driver, source, plan, instruments)
-        async with driving(target, driver):
-            result = await execution.execute()
+        warmed = False
+        if processes is not None:
+            result = await run_in_processes(
+                target,
+                tasks,
+                plan,
+                processes,
+                mock=self.mock,
+                memory=self.memory,
+                progress=self.progress,
+                max_records=self.max_records,
+                freeze_gc=self.freeze_gc,
+                prices=self.prices,
+            )
+        else:
+            driver = adapt_target(target)
+            instruments = Instruments(
+                self.mock,
+                self.memory,
+                self.progress,
+                self.max_records,
+                self.freeze_gc,
+                prices=self.prices,
+            )
+            execution = Execution(driver, source, plan, instruments)
+            async with driving(target, driver):
+                result = await execution.execute()
+            warmed = execution.warmed > 0
         if result.total == 0:
-            result = _nothing_measured(result, plan, source, warmed=execution.warmed > 0)
+            result = _nothing_measured(result, plan, source, warmed=warmed)
         self.results.append(result)
         return result
 
@@ -142,6 +174,7 @@ class AgentPerf:
         duration: float | str | None = None,
         warmup: int | float | str | None = None,
         name: str | None = None,
+        processes: int | None = None,
     ) -> PerfResult:
         """``run`` for synchronous tests (uses ``asyncio.run``; not inside a running loop)."""
         try:
@@ -158,6 +191,7 @@ class AgentPerf:
                     duration=duration,
                     warmup=warmup,
                     name=name,
+                    processes=processes,
                 )
             )
         raise LoadConfigError(
@@ -179,13 +213,14 @@ class AgentPerf:
         arrival: Arrival = "constant",
         duration: float | str | None = None,
         warmup: int | float | str | None = None,
+        processes: int | None = None,
     ) -> SweepResult:
         """Run ``target`` at each step of ``concurrency=[...]`` or ``rate=[...]``.
 
         Stops after the first step that misses ``slo`` (metric -> limit) or once throughput
         grew by less than ``saturation`` over the best step; the knee is the best step that
         met the SLO. In a rate sweep ``concurrency`` is an integer cap. The other keywords
-        go to every ``run()``.
+        (``processes`` included) go to every ``run()``.
         """
         parameter, values = sweep_steps(concurrency, rate)
         bounds = parse_slo(slo)
@@ -204,6 +239,7 @@ class AgentPerf:
                 duration=duration,
                 warmup=warmup,
                 name=f"{name or 'sweep'}[{parameter}={value:g}]",
+                processes=processes,
             )
             misses = check_slo(result, bounds)
             steps.append(SweepStep(value, result, not misses, misses))

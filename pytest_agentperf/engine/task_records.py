@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from array import array
@@ -154,6 +155,18 @@ class TaskRecords:
         """Actual minus intended start, per kept record (open loop: dispatch lateness)."""
         pairs = zip(self.intended[: self.kept], self.started[: self.kept], strict=True)
         return [s - i for i, s in pairs]
+
+    def completed_by(self, first: int, moment: float) -> int | None:
+        """Successes among records ``first`` onward that finished by ``moment``.
+
+        ``None`` when the records are a sample (their order then no longer follows
+        completion, so a phase's slice cannot be told apart).
+        """
+        if self.sampled:
+            return None
+        # Records are kept in completion order, so their finish times are sorted.
+        end = bisect.bisect_right(self.finished, moment, first, self.kept)
+        return self.code[first:end].count(0)
 
     def scaled(self, kept_count: int) -> int:
         """A count among the kept records scaled to all tasks (records may be a sample)."""

@@ -28,6 +28,7 @@ leak keeps growing.
 
 from __future__ import annotations
 
+import functools
 import gc
 import time
 import weakref
@@ -175,6 +176,23 @@ class MemoryTracker:
     def add_reset_hook(self, hook: Callable[[], object]) -> None:
         """Run ``hook`` before every sample (drop per-call history the harness keeps)."""
         self.reset_hooks.append(hook)
+
+    def replica(self) -> Callable[[], MemoryTracker]:
+        """A picklable recipe for a tracker with these settings (no reset hooks): what each
+        worker process of ``agent_perf.run(..., processes=N)`` measures its share with."""
+        return functools.partial(
+            MemoryTracker,
+            rounds=self.measured_rounds,
+            warmup_rounds=self.warmup_rounds,
+            min_round_tasks=self.min_round_tasks,
+            diagnose=self.diagnose,
+            min_growth=self.min_growth,
+            min_blocks_per_task=self.min_blocks_per_task,
+            confidence=self.confidence,
+            uss=self.uss,
+            top=self.top,
+            freeze_gc=self.freeze_gc,
+        )
 
     # -- the RoundSampler protocol ------------------------------------------------------
     def plan(self, n_tasks: int) -> list[tuple[int, bool]]:

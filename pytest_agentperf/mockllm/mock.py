@@ -26,6 +26,14 @@ from pytest_agentperf.mockllm.hosts import (
 )
 from pytest_agentperf.mockllm.intercept import Interceptor, flush_exporters, served, unserved
 from pytest_agentperf.mockllm.models import LatencyLike, as_model
+from pytest_agentperf.mockllm.process import (
+    DEFAULT_BACKLOG,
+    MockReplica,
+    ProcessServer,
+    add_stats,
+    check_server_installed,
+    total_stats,
+)
 from pytest_agentperf.mockllm.replies import as_scripts
 from pytest_agentperf.mockllm.server import MockServer, check_loopback
 from pytest_agentperf.mockllm.transports import HTTPX, HttpxFront, MockRouter, MockTransport
@@ -114,6 +122,9 @@ class MockLLM:
                 f"{DEFAULT_BASE_URL!r} or 'https://api.openai.com/v1'."
             )
         self._base_url = base_url.rstrip("/")
+        # what a replica in another process is built with (replica())
+        self._options = {"base_url": base_url, "respx_using": respx_using, "hosts": hosts}
+        self._options.update(allow=allow, env=env)
         own = parse_host(self._base_url, "base_url")
         self._hosts = HostSet((own, *parse_hosts(hosts, "hosts")))
         self._allow = HostSet(parse_hosts(allow, "allow"))
@@ -134,6 +145,7 @@ class MockLLM:
         self._interceptor = Interceptor(self._core, self._hosts, self._allow)
         self._started = False
         self._servers: set[MockServer] = set()
+        self._processes: set[ProcessServer] = set()  # serve(process=True)
 
     # -- configuration --------------------------------------------------------------------
 
@@ -193,6 +205,8 @@ class MockLLM:
             if value is not UNSET:
                 changes[name] = check(value)
         self._core.apply(dataclasses.replace(current, **changes))
+        for server in getattr(self, "_processes", ()):
+            server.apply(self._core.settings)
         return self
 
     @property
@@ -203,14 +217,37 @@ class MockLLM:
     # -- statistics -----------------------------------------------------------------------
 
     def stats(self) -> MockStats:
-        """A frozen snapshot of the counters."""
-        return self._core.counters.snapshot()
+        """A frozen snapshot of the counters (with those of its servers in other
+        processes, read from them now)."""
+        own = self._core.counters.snapshot()
+        if not self._processes:
+            return own
+        return total_stats(own, [server.stats() for server in self._processes])
 
     def reset_stats(self) -> None:
         """Zero the counters (calls in flight still finish correctly)."""
         in_flight = self._core.counters.in_flight
         self._core.counters = Counters()
         self._core.counters.in_flight = in_flight
+        for server in self._processes:
+            server.reset()
+
+    def replica(self, seed: int) -> MockReplica:
+        """A picklable recipe for this mock in another process, with ``seed``: what each
+        worker of ``agent_perf.run(..., processes=N)`` builds its own mock from.
+
+        The replica also lets its clients reach this mock's servers (its ``allow``).
+        """
+        served = [s.url for s in self._servers] + [p.url for p in self._processes]
+        options = dict(self._options)
+        allow = options["allow"]
+        given = [allow] if isinstance(allow, str) else list(allow)  # type: ignore[call-overload]
+        options["allow"] = [*given, *served]
+        return MockReplica(type(self), options, self._core.settings, seed)
+
+    def absorb(self, stats: MockStats) -> None:
+        """Add another process's counters (a replica's, at its end) to this mock's."""
+        add_stats(self._core.counters, stats)
 
     def reset_history(self) -> None:
         """Drop per-call history (the respx router's call log); counters are kept.
@@ -247,6 +284,9 @@ class MockLLM:
         for server in list(self._servers):
             server.close_now()
         self._servers.clear()
+        for process in list(self._processes):
+            process.close_now()
+        self._processes.clear()
 
     async def __aenter__(self) -> Self:
         self.start()
@@ -258,7 +298,10 @@ class MockLLM:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        servers = list(self._servers)
+        servers, processes = list(self._servers), list(self._processes)
+        self._processes.clear()
+        for process in processes:
+            self._collect(await process.close())
         self.stop()
         for server in servers:
             await server.close()
@@ -277,17 +320,32 @@ class MockLLM:
             ) from exc
         return Httpx2Transport(HttpxFront(self._core, HTTPX2))
 
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> AbstractAsyncContextManager[str]:
+    def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        process: bool = False,
+        backlog: int = DEFAULT_BACKLOG,
+    ) -> AbstractAsyncContextManager[str]:
         """A real HTTP/1.1 server on a loopback address: ``async with mock.serve() as url``.
 
         ``url`` is its base URL (``http://127.0.0.1:PORT/v1``). Only loopback hosts are
-        accepted (``ValueError`` otherwise).
+        accepted (``ValueError`` otherwise). ``process=True`` serves from a process of its
+        own, on uvicorn (the ``server`` extra), so the server's CPU is not charged to the
+        agent's process; its statistics read as usual. ``backlog`` is the listen queue:
+        at least the concurrency the clients open connections with.
         """
-        return self._serve(check_loopback(host), port)
+        if not isinstance(backlog, int) or isinstance(backlog, bool) or backlog < 1:
+            raise MockConfigError(f"serve(backlog={backlog!r}) must be an int >= 1.")
+        if process:
+            check_server_installed()  # here, not when entered: the error points at the call
+            return self._serve_process(check_loopback(host), port, backlog)
+        return self._serve(check_loopback(host), port, backlog)
 
     @contextlib.asynccontextmanager
-    async def _serve(self, host: str, port: int) -> AsyncIterator[str]:
-        server = MockServer(self._core, host, port)
+    async def _serve(self, host: str, port: int, backlog: int) -> AsyncIterator[str]:
+        server = MockServer(self._core, host, port, backlog)
         url = await server.start()
         self._servers.add(server)
         own = parse_host(url, "serve()")
@@ -299,10 +357,30 @@ class MockLLM:
             self._servers.discard(server)
             await server.close()
 
+    @contextlib.asynccontextmanager
+    async def _serve_process(self, host: str, port: int, backlog: int) -> AsyncIterator[str]:
+        server = ProcessServer(self._core.settings, host, port, backlog)
+        url = await server.start()
+        self._processes.add(server)
+        own = parse_host(url, "serve()")
+        served(own)
+        try:
+            yield url
+        finally:
+            unserved(own)
+            if server in self._processes:  # (not already closed by stop())
+                self._processes.discard(server)
+                self._collect(await server.close())
+
+    def _collect(self, final: MockStats | None) -> None:
+        """A closed server process's last counters become this mock's own."""
+        if final is not None:
+            add_stats(self._core.counters, final)
+
     def __repr__(self) -> str:
         stats = self._core.counters
         state = "patching" if self._started else "idle"
         return (
             f"<MockLLM {self._base_url} {state} calls={stats.calls} "
-            f"in_flight={stats.in_flight} servers={len(self._servers)}>"
+            f"in_flight={stats.in_flight} servers={len(self._servers) + len(self._processes)}>"
         )

@@ -44,17 +44,22 @@ def check_loopback(host: str) -> str:
 class MockServer:
     """One listening socket; connections and in-flight responses are tracked for shutdown."""
 
-    def __init__(self, core: MockCore, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, core: MockCore, host: str = "127.0.0.1", port: int = 0, backlog: int = 4096
+    ) -> None:
         self._core = core
         self._host = check_loopback(host)
         self._port = port
+        self._backlog = backlog  # asyncio's default (100) refuses connections at 500
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.url = ""
 
     async def start(self) -> str:
         """Listen; return the base URL (``http://127.0.0.1:PORT/v1``)."""
-        self._server = await asyncio.start_server(self._connection, self._host, self._port)
+        self._server = await asyncio.start_server(
+            self._connection, self._host, self._port, backlog=self._backlog
+        )
         port = self._server.sockets[0].getsockname()[1]
         host = f"[{self._host}]" if ":" in self._host else self._host
         self.url = f"http://{host}:{port}/v1"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pytest_agentperf.engine.runner import NOTHING_MEASURED
+from pytest_agentperf.engine.shares import LOST_SHARES
 from pytest_agentperf.errors import BudgetConfigError, UnitError
 from pytest_agentperf.metrics import DURATION, METRICS, MONEY, lookup
 from pytest_agentperf.result import PerfResult
@@ -251,9 +252,26 @@ def evaluate_budgets(
     if empty and budgets:
         return BudgetVerdict("budget-failed", (), _nothing_measured(budgets, empty))
     checks = tuple(evaluate(budgets, selected))
+    partial = _partial(selected)
+    if partial:
+        return BudgetVerdict("budget-failed", checks, partial)
     if all(c.ok for c in checks):
         return BudgetVerdict("passed", checks)
     return BudgetVerdict("budget-failed", checks, memory=tuple(memory_details(budgets, selected)))
+
+
+def _partial(results: Sequence[PerfResult]) -> str:
+    """Why budgets cannot pass: a result that lost worker processes (``processes=N``)."""
+    lines = [
+        f"{r.name!r}: {entry.get('text', entry)}"
+        for r in results
+        for entry in r.extra.get(LOST_SHARES, ())
+    ]
+    if not lines:
+        return ""
+    return "agentperf budgets failed: the run is partial, budgets cannot pass on it.\n" + "\n".join(
+        f"  {line}" for line in lines
+    )
 
 
 def memory_details(budgets: Sequence[Budget], results: Sequence[PerfResult]) -> list[str]:

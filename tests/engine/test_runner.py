@@ -627,3 +627,30 @@ async def test_a_run_that_measured_no_task_says_why() -> None:
     fine = await perf.run(sleeper, tasks=iter(range(10)), warmup=2, concurrency=2)
     assert fine.total == 8
     assert not any(w.startswith("measured no task") for w in fine.warnings)
+
+
+@pytest.mark.asyncio
+async def test_closed_loop_throughput_leaves_out_the_drain() -> None:
+    """20 tasks of 50 ms on 4 workers, the last one a 500 ms straggler: while every worker
+    had a task the rate is ~4 / 50 ms = 80/s; over the whole window the straggler's drain,
+    with 1 of 4 workers busy, drags it under 30/s. Throughput is the steady rate; the
+    whole-window one is kept beside it."""
+
+    async def task(i: int) -> None:
+        await asyncio.sleep(0.5 if i == 19 else 0.05)
+
+    result = await AgentPerf().run(task, n=20, concurrency=4, warmup=0)
+    overall = result.extra["overall_throughput"]
+    assert result.throughput > 2 * overall  # the drain is left out of throughput...
+    assert overall == pytest.approx(result.completed / result.duration)  # ...not of this
+    assert result.throughput <= 4 / 0.05 * 1.01  # never above what the workers allow
+
+
+@pytest.mark.asyncio
+async def test_fewer_tasks_than_workers_keep_the_whole_window_rate() -> None:
+    async def task(i: int) -> None:
+        await asyncio.sleep(0.01)
+
+    result = await AgentPerf().run(task, n=3, concurrency=8, warmup=0)
+    assert "overall_throughput" not in result.extra  # no steady state to measure
+    assert result.throughput == pytest.approx(result.completed / result.duration)
