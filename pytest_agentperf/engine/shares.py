@@ -299,7 +299,8 @@ def combine(
     label = naming.label
     results = [_labelled(o.result, o.index, label) for _, o in good if o.result is not None]
     pooled = [Pooled(_floats(o.latencies), _floats(o.services), _floats(o.ttfts)) for _, o in good]
-    merged = merge_pooled(results, pooled, plan.name)
+    labels = [f"{label} {o.index}" for _, o in good]
+    merged = merge_pooled(results, pooled, plan.name, labels)
     lost = [_lost(share, outcome, naming) for share, outcome in bad]
     extra = {
         **merged.extra,
