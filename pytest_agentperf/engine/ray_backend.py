@@ -42,7 +42,7 @@ from pytest_agentperf.protocols import ProgressSink
 from pytest_agentperf.result import PerfResult
 from pytest_agentperf.spend import Prices
 
-__all__ = ["RayGroup", "ShareActor", "ray_naming", "run_on_ray"]
+__all__ = ["RayGroup", "ShareActor", "lost_outcome", "ray_naming", "run_on_ray"]
 
 #: How long the actors get to start (a worker process each, its imports) before the run
 #: gives up on them.

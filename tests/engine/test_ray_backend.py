@@ -23,6 +23,7 @@ import pytest
 
 from pytest_agentperf import Fixed, MemoryTracker, MockLLM, WorkerContext
 from pytest_agentperf.engine import ray_cluster
+from pytest_agentperf.engine.ray_backend import lost_outcome
 from pytest_agentperf.engine.runner import AgentPerf
 from pytest_agentperf.engine.shares import LOST_SHARES
 from pytest_agentperf.errors import LoadConfigError
@@ -208,6 +209,36 @@ def _accept_forever(server: socket.socket) -> None:
     except OSError:  # the server closed
         for conn in kept:
             conn.close()
+
+
+def test_an_out_of_memory_kill_is_a_lost_share_that_says_so() -> None:
+    # Ray's OOM killer raises OutOfMemoryError, not an actor error (and may kill every
+    # actor of the node): still a lost share, not a crash of the run.
+    error = ray.exceptions.OutOfMemoryError(
+        "Task was killed due to the node running low on memory.\nMemory on the node was 22GB"
+    )
+    outcome = lost_outcome(ray, 1, error, None, ready=True)
+    assert outcome.error == (
+        "killed by Ray's out-of-memory killer (its node ran low on memory; Ray may kill every "
+        "worker on that node): Task was killed due to the node running low on memory."
+    )
+    assert (outcome.index, outcome.stage, outcome.error_type) == (1, "run", "OutOfMemoryError")
+    cancelled = lost_outcome(ray, 0, ray.exceptions.TaskCancelledError(), None, ready=True)
+    assert (cancelled.stage, cancelled.error) == ("cancelled", "cancelled")
+
+
+@pytest.mark.asyncio
+async def test_more_workers_than_the_cluster_has_cpus_is_refused_at_once(
+    cluster: ray_cluster.Cluster,
+) -> None:
+    workers = int(cluster.cpus) + 1  # each actor takes a CPU: one would wait forever
+    with pytest.raises(LoadConfigError) as info:
+        await AgentPerf().run(pt.failing_every_7th, n=100, workers=workers, backend="ray")
+    assert str(info.value) == (
+        f"run(workers={workers}, backend='ray'): the Ray cluster at {cluster.address} (started "
+        f"here) has {cluster.cpus:g} CPUs and each worker takes one, so it runs at most "
+        f"{workers - 1} workers; use fewer, or add nodes."
+    )
 
 
 def test_another_address_while_connected_is_refused() -> None:
