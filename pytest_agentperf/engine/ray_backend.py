@@ -86,6 +86,7 @@ async def run_on_ray(
         freeze_gc=freeze_gc,
         prices=prices,
     )
+    jobs = replace(jobs, blobs=[_by_value(ray, blob) for blob in jobs.blobs])
     cluster = connect(address, address_origin)
     await reserve_cpus(ray, cluster, workers, naming.spelled)
     group = RayGroup(ray, jobs, cluster)
@@ -96,6 +97,12 @@ async def run_on_ray(
     result = jobs.combine(plan, outcomes, mock)
     extra = {**result.extra, "backend": "ray", "ray_cluster": cluster.describe()}
     return replace(result, extra=extra)
+
+
+def _by_value(ray: ModuleType, blob: bytes) -> bytes:
+    """A job pickled again with Ray's cloudpickle, which sends what a script defines
+    (``__main__``: a Ray worker has another) by value; the rest by reference, as before."""
+    return bytes(ray.cloudpickle.dumps(pickle.loads(blob)))
 
 
 # -- the actor ------------------------------------------------------------------------------
