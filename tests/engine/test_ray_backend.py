@@ -13,6 +13,7 @@ import asyncio
 import functools
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -185,6 +186,22 @@ async def test_a_cancelled_run_cancels_the_shares_and_kills_the_actors(tmp_path:
         [psutil.Process(pid) for pid in pids if psutil.pid_exists(pid)], 10
     )
     assert not alive, alive
+
+
+def _script_factory(ctx: WorkerContext) -> pt.Target:
+    return pt.failing_every_7th(ctx)
+
+
+@pytest.mark.asyncio
+async def test_a_factory_defined_in_a_script_is_sent_by_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # as if defined in the script being run: a Ray worker's __main__ is another module
+    monkeypatch.setattr(_script_factory, "__module__", "__main__")
+    monkeypatch.setattr(sys.modules["__main__"], "_script_factory", _script_factory, raising=False)
+    result = await AgentPerf().run(_script_factory, n=60, concurrency=2, workers=2, backend="ray")
+    assert result.total == 60
+    assert LOST_SHARES not in result.extra
 
 
 def test_an_address_that_is_not_a_ray_cluster_fails_in_seconds() -> None:
