@@ -258,6 +258,22 @@ async def test_more_workers_than_the_cluster_has_cpus_is_refused_at_once(
     )
 
 
+def test_an_unreachable_address_stops_the_session_before_any_test(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    started = time.monotonic()
+    result = pytester.runpytest(
+        "--agentperf-backend", "ray", "--agentperf-ray-address", "127.0.0.1:1"
+    )
+    assert time.monotonic() - started < 30  # Ray alone: ~14 minutes
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert (
+        "--agentperf-ray-address='127.0.0.1:1': no Ray cluster there, the connection failed"
+        in result.stderr.str()
+    )
+
+
 def test_another_address_while_connected_is_refused() -> None:
     with pytest.raises(LoadConfigError, match="already works with the Ray cluster at"):
         ray_cluster.connect("auto", "--agentperf-ray-address")
