@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from pytest_agentperf.engine.stats import summarize
+from pytest_agentperf.report.text import render_comparison
 from pytest_agentperf.result import PerfResult, WindowStats
 from pytest_agentperf.verdict.baseline import compare, parse_fail_expr
 
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in c_slow.rows:
             slow_changes[row.metric].append(row.change or 0.0)
         if c_same.regressed:
-            print(c_same.render(), file=sys.stderr)
+            print(render_comparison(c_same), file=sys.stderr)
     elapsed = time.perf_counter() - started
     print(
         f"mode={mode} repeat={args.repeat} n={args.n} concurrency={args.concurrency} "

@@ -15,6 +15,7 @@ from pytest_agentperf.engine.sweep import SweepResult, SweepStep
 from pytest_agentperf.engine.targets import first_token
 from pytest_agentperf.engine.workers import WorkerContext
 from pytest_agentperf.errors import (
+    ABError,
     AgentPerfError,
     BaselineError,
     BudgetConfigError,
@@ -60,6 +61,7 @@ from pytest_agentperf.result import (
 from pytest_agentperf.spend import ModelPrice, Prices, task_headers
 
 __all__ = [
+    "ABError",
     "AgentPerf",
     "AgentPerfError",
     "AsyncBenchmark",

@@ -1,12 +1,14 @@
 """The ``agentperf`` console script: compare results outside pytest, and render reports.
 
     agentperf compare BASE.json HEAD.json [--fail p95:10%,throughput:-5%] [--alpha 0.01]
+    agentperf ab --base REV [--rounds 10] [--fail EXPR] [--json OUT] [-- PYTEST ARGS...]
     agentperf report RESULTS.json [--html OUT.html]
     agentperf baselines [--root .agentperf/baselines]
 
-Exit codes: 0 fine, 1 a regression (``compare``), 2 bad input (a missing or invalid file,
-a bad ``--fail`` expression or ``--alpha``, an ``--html`` destination that cannot be
-written), with the reason on stderr.
+Exit codes: 0 fine, 1 a regression (``compare``, ``ab``), 2 bad input (a missing or
+invalid file, a bad ``--fail`` expression or ``--alpha``, an ``--html`` or ``--json``
+destination that cannot be written, a ``--base`` that names no commit, too few
+``--rounds``, a suite that does not collect), with the reason on stderr.
 """
 
 from __future__ import annotations
@@ -18,10 +20,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_agentperf.ab import (
+    DEFAULT_ROUNDS,
+    describe_plan,
+    outcome_document,
+    plan_ab,
+    render_outcome,
+    run_ab,
+)
 from pytest_agentperf.errors import AgentPerfError
-from pytest_agentperf.files import error_text, unwritable_reason
+from pytest_agentperf.files import error_text, unwritable_reason, write_atomic
 from pytest_agentperf.report.document import check_document, read_results
-from pytest_agentperf.report.text import COMPARISON_HEADERS, comparison_cells, table
+from pytest_agentperf.report.text import render_comparison_table, table
 from pytest_agentperf.result import PerfResult
 from pytest_agentperf.units import format_duration, format_fraction, format_rate
 from pytest_agentperf.verdict.baseline import (
@@ -67,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     cmp.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="where saved baselines are")
 
+    _ab_parser(commands)
+
     rep = commands.add_parser("report", help="print a results file; write it as HTML")
     rep.add_argument("results", help="a results file written by --agentperf-json")
     rep.add_argument("--html", type=Path, metavar="OUT", help="write a single-file HTML report")
@@ -74,6 +86,36 @@ def _parser() -> argparse.ArgumentParser:
     lst = commands.add_parser("baselines", help="list saved baselines")
     lst.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="where saved baselines are")
     return parser
+
+
+def _ab_parser(commands: Any) -> None:
+    ab = commands.add_parser(
+        "ab",
+        help="run the suite at a base revision and at the working tree in turn; exit 1 on a "
+        "regression",
+        description="Paired A/B in one job: run the performance suite at the base revision "
+        "(a temporary git worktree, this environment) and at the working tree alternately, "
+        "ROUNDS rounds in random order, and judge each figure on the paired differences "
+        "(Wilcoxon signed-rank test + the --fail limit). Arguments after the options (or "
+        "after --) go to pytest. Exit 1 on a regression.",
+    )
+    ab.add_argument("--base", required=True, metavar="REV", help="the revision to compare with")
+    ab.add_argument(
+        "--rounds",
+        type=int,
+        default=DEFAULT_ROUNDS,
+        help="rounds, each runs both sides once (default: %(default)s)",
+    )
+    ab.add_argument(
+        "--fail",
+        default=DEFAULT_FAIL_EXPR,
+        metavar="EXPR",
+        help="regression limits, e.g. 'p95:10%%,throughput:-5%%' (default: %(default)s)",
+    )
+    ab.add_argument("--alpha", type=_alpha, default=DEFAULT_ALPHA, help="significance level")
+    ab.add_argument("--seed", type=int, help="seed of the rounds' order and workloads")
+    ab.add_argument("--json", type=Path, metavar="OUT", help="write the judged comparison")
+    ab.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments for pytest")
 
 
 def _alpha(text: str) -> float:
@@ -96,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "compare":
             return _compare(args)
+        if args.command == "ab":
+            return _ab(args)
         if args.command == "report":
             return _report(args)
         return _baselines(args)
@@ -138,11 +182,18 @@ def _compare(args: argparse.Namespace) -> int:
         if item.comparison is None:
             print(f"  {item.note}: not compared")
         else:
-            rows = [comparison_cells(r) for r in item.comparison.rows]
-            print(table(COMPARISON_HEADERS, rows, align="numbers"))
+            print(render_comparison_table(item.comparison))
     regressed = [i for i in outcomes if i.regressed]
     compared = sum(1 for i in outcomes if i.comparison is not None)
     print()
+    unsure = [i for i in outcomes if i.comparison is not None and i.comparison.inconclusive]
+    if unsure:
+        names = ", ".join(i.nodeid + (f" [{i.name}]" if i.name else "") for i in unsure)
+        print(
+            f"INCONCLUSIVE (not a failure): {len(unsure)} of {compared} compared runs ({names}) "
+            "regressed in wall-clock time only while the current machine was materially busier "
+            "than the baseline's, and CPU per task does not confirm it."
+        )
     if regressed:
         names = ", ".join(i.nodeid + (f" [{i.name}]" if i.name else "") for i in regressed)
         print(f"REGRESSED: {len(regressed)} of {compared} compared runs ({names}).")
@@ -159,6 +210,22 @@ def _compare(args: argparse.Namespace) -> int:
         return EXIT_REGRESSED
     print(f"No regression in {compared} compared runs (limits {args.fail}, alpha {args.alpha:g}).")
     return EXIT_OK
+
+
+def _ab(args: argparse.Namespace) -> int:
+    rules = parse_fail_expr(args.fail, where="--fail")
+    if args.json is not None and (reason := unwritable_reason(args.json)):
+        print(f"agentperf ab: error: cannot write --json {str(args.json)!r}: {reason}.",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    plan = plan_ab(args.base, args.pytest_args, rounds=args.rounds, alpha=args.alpha,
+                   rules=rules, seed=args.seed)  # fmt: skip
+    print(describe_plan(plan))
+    outcome = run_ab(plan, echo=lambda line: print(line, file=sys.stderr, flush=True))
+    print(render_outcome(plan, outcome, args.fail))
+    if args.json is not None:
+        write_atomic({args.json: outcome_document(plan, outcome, args.fail)})
+    return EXIT_REGRESSED if outcome.regressed else EXIT_OK
 
 
 REPORT_HEADERS = ["test", "outcome", "tasks", "throughput", "p50", "p95", "p99", "errors", "eff."]

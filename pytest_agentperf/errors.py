@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "ABError",
     "AgentPerfError",
     "BaselineError",
     "BudgetConfigError",
@@ -45,6 +46,12 @@ class TargetError(AgentPerfError, TypeError):
 
 class LoadConfigError(AgentPerfError, ValueError):
     """Raised when ``agent_perf.run``/``sweep`` parameters are invalid or inconsistent."""
+
+
+class ABError(AgentPerfError, ValueError):
+    """Raised when ``agentperf ab`` cannot run: no git repository, a ``--base`` that names
+    no commit, too few rounds for the test to ever call a change, a suite that does not
+    collect at one of the revisions, or a run that wrote no results."""
 
 
 class BaselineError(AgentPerfError):

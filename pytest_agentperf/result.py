@@ -94,6 +94,12 @@ class SelfCheck:
     part (``engine``, ``mock``, ``monitor``; seconds). The ``gc_*`` figures are per
     generation (0, 1, 2) over the measured phase, timed on the thread CPU clock;
     ``gc_frozen`` says the harness froze the heap before it.
+
+    What the machine was doing, for baseline verdicts that know it (``None``: not
+    measured): ``run_queue_wait`` (the loop's thread ready but waiting for a CPU, a share
+    of the run; Linux), ``other_cpu`` (every other process's CPU, in cores, from the
+    machine's CPU times), ``steal`` (the share of the machine's CPU time the hypervisor gave
+    to other guests; Linux VMs) and ``cpus`` (the machine's logical CPUs).
     """
 
     loop_lag_p99: float = 0.0  # event-loop lag, seconds
@@ -107,6 +113,9 @@ class SelfCheck:
     gc_pause_max: Gen3 = (0.0, 0.0, 0.0)  # seconds
     gc_pause_total: Gen3 = (0.0, 0.0, 0.0)  # seconds
     gc_frozen: bool = False
+    other_cpu: float | None = None  # other processes' CPU during the run, in cores
+    steal: float | None = None  # share of the machine's CPU time stolen by the hypervisor
+    cpus: int | None = None  # the machine's logical CPUs
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -4,7 +4,7 @@ foundation (errors, files, clocks, units, result, metrics, protocols, spend)
   <- engine, memory, mockllm        (never import each other's internals upward)
   <- verdict
   <- report
-  <- plugin, cli                    (nothing imports plugin or cli)
+  <- plugin, cli, ab                (nothing imports plugin or cli; only cli imports ab)
 
 Every import counts, including those inside functions and under ``TYPE_CHECKING``: a lazy
 import hides a dependency, it does not remove it. And there are no cycles between modules.
@@ -35,6 +35,7 @@ LAYERS = {  # a module may import from its own layer and the layers with a small
     "report": 3,
     "plugin": 4,
     "cli": 4,
+    "ab": 4,
     "__init__": 5,  # the public API re-exports from everywhere
 }
 # Same-layer packages that must not depend on each other.

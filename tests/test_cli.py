@@ -226,3 +226,22 @@ def test_compare_gates_the_spend_figures_exactly(
     out = capsys.readouterr().out
     assert "exact figures (LLM calls, tokens, cost per task) regress on any change" in out
     assert "per task, llm calls 2 -> 3 since the baseline; likely a new LLM call" in out
+
+
+def test_compare_on_a_busier_machine_is_inconclusive_and_exits_zero(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = Path(__file__).parent / "verdict" / "data"
+    assert main(["compare", str(data / "quiet.json"), str(data / "busy.json")]) == 0
+    out = capsys.readouterr().out
+    assert "95% interval" in out
+    assert "  machine, current:  run-queue wait 54%" in out
+    assert (
+        out.rstrip()
+        .splitlines()[-2]
+        .startswith(
+            "INCONCLUSIVE (not a failure): 1 of 1 compared runs (test_perf.py::test_support_agent"
+        )
+    )
+    assert main(["compare", str(data / "quiet.json"), str(data / "busy-cpu.json")]) == 1
+    assert "p95: confirmed by the agent's CPU per task +50.1%" in capsys.readouterr().out

@@ -27,7 +27,7 @@ import math
 import random
 import time
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import psutil
@@ -39,7 +39,15 @@ from pytest_agentperf.protocols import ProgressSink
 from pytest_agentperf.result import LatencySummary, SelfCheck
 from pytest_agentperf.units import format_duration, format_fraction, format_rate
 
-__all__ = ["Monitor", "Observed", "RunFigures", "assess_harness", "merge_selfchecks"]
+__all__ = [
+    "MachineCpu",
+    "MachineTimes",
+    "Monitor",
+    "Observed",
+    "RunFigures",
+    "assess_harness",
+    "merge_selfchecks",
+]
 
 #: Each tick is a wake-up of the loop: ~150-250 µs of CPU on a small VM, which the tick's
 #: own thread-clock timing does not see. At 20 ms that was ~1% of a core (~5 µs a task at
@@ -100,6 +108,9 @@ class Observed:
     gc_collections: tuple[int, int, int] = (0, 0, 0)
     gc_pause_max: Gen3 = (0.0, 0.0, 0.0)
     gc_pause_total: Gen3 = (0.0, 0.0, 0.0)
+    other_cpu: float | None = None  # other processes' CPU, in cores
+    steal: float | None = None  # share of the machine's CPU time stolen (Linux VMs)
+    cpus: int | None = None  # the machine's logical CPUs
 
 
 class Monitor:
@@ -124,7 +135,7 @@ class Monitor:
         self._cpu0 = 0.0
         self._thread0 = 0.0
         self._sched0: SchedStat | None = None
-        self._machine0: tuple[float, float] = (0.0, 0.0)
+        self._machine0 = MachineTimes(0.0, 0.0, None)
         self._wall0 = 0.0
         self._paused = False
         self._pause_end = 0.0
@@ -166,9 +177,7 @@ class Monitor:
         thread1, sched1 = time.thread_time(), read_schedstat()
         self.timeline.force(now, cpu1)
         wall = max(now - self._wall0, 1e-9)
-        busy1, total1 = _machine_cpu()
-        busy0, total0 = self._machine0
-        machine = (busy1 - busy0) / (total1 - total0) * 100.0 if total1 > total0 else 0.0
+        machine = _machine_cpu().since(self._machine0, own=(cpu1 - self._cpu0) / wall)
         kept = self._lags[: min(self._lag_count[0], LAG_SAMPLE)]
         collections, longest, total = self.gc.figures()
         wait = None
@@ -180,7 +189,7 @@ class Monitor:
         return Observed(
             lags=tuple(kept),
             cpu_percent=(cpu1 - self._cpu0) / wall * 100.0,
-            machine_percent=machine,
+            machine_percent=machine.percent,
             lag_max=self._lag_max[0],
             loop_percent=loop,
             run_queue_wait=wait,
@@ -188,6 +197,9 @@ class Monitor:
             gc_collections=collections,
             gc_pause_max=longest,
             gc_pause_total=(total[0], total[1], total[2]),
+            other_cpu=machine.other_cpu,
+            steal=machine.steal,
+            cpus=machine.cpus,
         )
 
     def record(self, lag: float) -> None:
@@ -223,11 +235,51 @@ class Monitor:
             own[0] += tick() - c0
 
 
-def _machine_cpu() -> tuple[float, float]:
+@dataclass(frozen=True, slots=True)
+class MachineCpu:
+    """The machine's CPU over a run: all processes, other processes, the hypervisor."""
+
+    percent: float  # busy share of the whole machine (all processes, steal included), %
+    other_cpu: float | None  # other processes' CPU, in cores
+    steal: float | None  # share of the machine's CPU time stolen by the hypervisor
+    cpus: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MachineTimes:
+    """The machine's CPU times (seconds, summed over its CPUs) at one instant."""
+
+    busy: float
+    total: float
+    steal: float | None  # None: the OS does not report it
+
+    def since(self, before: MachineTimes, *, own: float) -> MachineCpu:
+        """The load between ``before`` and now; ``own``: this process's cores meanwhile."""
+        total = self.total - before.total
+        cpus = psutil.cpu_count() or None
+        if total <= 0 or cpus is None:
+            return MachineCpu(0.0, None, None, cpus)
+        stolen = None
+        if self.steal is not None and before.steal is not None:
+            stolen = max(0.0, self.steal - before.steal)
+        busy = self.busy - before.busy
+        # busy cores of this guest's own work (stolen time is not work done here)
+        cores = (busy - (stolen or 0.0)) / total * cpus
+        return MachineCpu(
+            percent=busy / total * 100.0,
+            other_cpu=max(0.0, cores - own),
+            steal=None if stolen is None else stolen / total,
+            cpus=cpus,
+        )
+
+
+def _machine_cpu() -> MachineTimes:
     times = psutil.cpu_times()
-    total = float(sum(times))
+    # Linux counts guest time inside user and nice too: leave it out of the sum once.
+    total = float(sum(times)) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
     idle = float(times.idle + getattr(times, "iowait", 0.0))
-    return total - idle, total
+    steal = getattr(times, "steal", None)
+    return MachineTimes(total - idle, total, None if steal is None else float(steal))
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,13 +367,17 @@ def assess_harness(observed: Observed, run: RunFigures) -> SelfCheck:
         gc_pause_max=observed.gc_pause_max,
         gc_pause_total=observed.gc_pause_total,
         gc_frozen=run.gc_frozen,
+        other_cpu=observed.other_cpu,
+        steal=observed.steal,
+        cpus=observed.cpus,
     )
 
 
 def merge_selfchecks(checks: Sequence[SelfCheck], tasks: Sequence[int]) -> SelfCheck:
     """The self-check of results run side by side (one per process, ``tasks`` each).
 
-    Lags, CPU share and run-queue wait: the worst process's; findings and warnings: every
+    Lags, CPU share, run-queue wait, other processes' CPU and steal: the worst process's
+    (each process sees the others as "other processes"); findings and warnings: every
     one, once; the harness's CPU per task by part: task-weighted; collections and their
     CPU: summed, the longest pause: the longest.
     """
@@ -331,6 +387,10 @@ def merge_selfchecks(checks: Sequence[SelfCheck], tasks: Sequence[int]) -> SelfC
         for name, value in check.harness_cpu.items():
             parts[name] = parts.get(name, 0.0) + value * n / total
     waits = [c.run_queue_wait for c in checks if c.run_queue_wait is not None]
+
+    def worst(values: Iterable[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return max(known) if known else None
 
     def per_gen(pick: Callable[[SelfCheck], Gen3], how: Callable[[list[float]], float]) -> Gen3:
         return (
@@ -352,6 +412,9 @@ def merge_selfchecks(checks: Sequence[SelfCheck], tasks: Sequence[int]) -> SelfC
         gc_pause_max=per_gen(lambda c: c.gc_pause_max, max),
         gc_pause_total=per_gen(lambda c: c.gc_pause_total, math.fsum),
         gc_frozen=all(c.gc_frozen for c in checks),
+        other_cpu=worst(c.other_cpu for c in checks),
+        steal=worst(c.steal for c in checks),
+        cpus=max((c.cpus for c in checks if c.cpus is not None), default=None),
     )
 
 

@@ -29,7 +29,11 @@ from pytest_agentperf.report.terminal import (
     render_recommendations,
     render_summary,
 )
-from pytest_agentperf.report.text import render_budget_failure, render_comparison
+from pytest_agentperf.report.text import (
+    inconclusive_warning,
+    render_budget_failure,
+    render_comparison,
+)
 from pytest_agentperf.result import PerfResult
 from pytest_agentperf.verdict.baseline import (
     BaselineIndex,
@@ -220,12 +224,14 @@ class AgentPerfSession:
         comparisons, note = self._compare(nodeid, results)
         regressed = [c for c in comparisons if c.regressed]
         text = "\n\n".join(render_comparison(c) for c in regressed)
+        unsure = tuple(inconclusive_warning(c) for c in comparisons if c.inconclusive)
         return (
             TestRecord(
                 outcome="regressed" if regressed else "passed",
                 comparisons=comparisons,
                 compared=True,
                 comparison_note=note,
+                warnings=unsure,
                 message=text.splitlines()[0] if text else "",
                 **base,
             ),

@@ -22,10 +22,10 @@ from pytest_agentperf.files import write_atomic
 from pytest_agentperf.metrics import format_value
 from pytest_agentperf.report.html_spend import money_text, spend_table, sweep_spend
 from pytest_agentperf.report.svg import Series, histogram, line_chart
-from pytest_agentperf.report.text import COMPARISON_HEADERS, comparison_cells
+from pytest_agentperf.report.text import comparison_cells, comparison_headers
 from pytest_agentperf.result import PerfResult, WindowStats
 from pytest_agentperf.units import format_bytes, format_duration, format_rate
-from pytest_agentperf.verdict.baseline import Comparison
+from pytest_agentperf.verdict.baseline import Comparison, ComparisonRow
 
 __all__ = ["render_html", "write_html"]
 
@@ -48,7 +48,7 @@ th { font-weight: 600; background: #f9fafb; }
 .badge.passed, .verdict.ok, .verdict.improved { background: var(--ok); }
 .badge.failed, .badge.budget-failed, .badge.regressed, .badge.error,
 .verdict.regressed, .verdict.miss { background: var(--bad); }
-.badge.xfailed { background: var(--warn); }
+.badge.xfailed, .verdict.inconclusive { background: var(--warn); }
 .verdict { color: #fff; border-radius: 4px; padding: 0 6px; background: var(--muted); }
 .charts { display: flex; flex-wrap: wrap; gap: 12px; }
 figure { margin: 0; border: 1px solid var(--line); border-radius: 6px; padding: 6px; }
@@ -257,28 +257,50 @@ def _comparisons(raw: Any) -> list[Comparison]:
     return [Comparison.from_dict(dict(item)) for item in items if isinstance(item, Mapping)]
 
 
+def _comparison_row(row: ComparisonRow, paired: bool) -> str:
+    cells = comparison_cells(row, paired=paired)
+    verdict = row.verdict.replace(" ", "-")
+    interval = row.interval or (None, None)
+    html = (
+        f"<tr><td>{escape(cells[0])}</td>"
+        + _td(cells[1], row.baseline)
+        + _td(cells[2], row.current)
+        + _td(cells[3], row.change)
+        + f'<td data-low="{_raw(interval[0])}" data-high="{_raw(interval[1])}">'
+        f"{escape(cells[4])}</td>"
+    )
+    if paired:
+        html += f"<td>{escape(cells[5])}</td>"
+    limit, confidence = cells[-3], cells[-2]
+    note = f' title="{escape(row.note)}"' if row.note else ""
+    return (
+        html
+        + f"<td>{escape(limit)}</td>"
+        + _td(confidence, row.p_value)
+        + f'<td><span class="verdict {escape(verdict)}"{note}>{escape(row.verdict)}</span>'
+        "</td></tr>"
+    )
+
+
+def _raw(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
 def _comparison(raw: Any) -> str:
     if isinstance(raw, Mapping) and raw.get("note") and not raw.get("rows"):
         return f'<p class="muted">Baseline comparison: {escape(str(raw["note"]))}.</p>'
     out = []
     for comp in _comparisons(raw):
-        rows = []
-        for row in comp.rows:
-            cells = comparison_cells(row)
-            verdict = row.verdict.replace(" ", "-")
-            rows.append(
-                f"<tr><td>{escape(cells[0])}</td>"
-                + _td(cells[1], row.baseline)
-                + _td(cells[2], row.current)
-                + _td(cells[3], row.change)
-                + f"<td>{escape(cells[4])}</td>"
-                + _td(cells[5], row.p_value)
-                + f'<td><span class="verdict {escape(verdict)}">'
-                f"{escape(row.verdict)}</span></td></tr>"
-            )
+        rows = [_comparison_row(row, bool(comp.rounds)) for row in comp.rows]
         title = "Comparison with the baseline" + (f" ({comp.name})" if comp.name else "")
         title += f" - regressed: {'yes' if comp.regressed else 'no'}; alpha {comp.alpha:g}"
-        out.append(_table(title, COMPARISON_HEADERS, rows, "comparison"))
+        if comp.inconclusive:
+            title += "; inconclusive: the machine was busier"
+        out.append(_table(title, comparison_headers(comp), rows, "comparison"))
+        if comp.machine is not None and comp.machine.busier:
+            notes = [comp.machine.describe()]
+            notes += [f"{r.metric}: {r.note}." for r in comp.rows if r.note]
+            out.append(f'<p class="machine">{"<br>".join(escape(n) for n in notes)}</p>')
     return "".join(out)
 
 

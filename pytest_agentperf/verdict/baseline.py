@@ -28,6 +28,16 @@ any change beyond their tolerance (by default none for counts, 1% for cost, whos
 depend on the order of additions) regresses. They are compared whenever both runs
 measured them, whatever the fail expression says; the expression may set their
 tolerance (``tokens_per_task:5%``).
+
+The significance test is sound for the noise within a run, not for the difference between
+a quiet machine and a busy one. So a comparison also contrasts the two runs' machines
+(:mod:`pytest_agentperf.verdict.machine`): when the current run's machine was materially
+busier, a regression of a wall-clock figure (latency, throughput, efficiency) or of the
+process's CPU per task is *inconclusive*, not a failure, unless an exact figure regressed
+too, or the agent's CPU per task confirms it -- rose by at least the same limit and by at
+least ``CPU_ALLOWANCE`` (what contention alone moves it), significantly (per-window agent
+CPU per task, Mann-Whitney U). Every row also carries the
+95% interval of its change (:mod:`pytest_agentperf.verdict.evidence`).
 """
 
 from __future__ import annotations
@@ -35,13 +45,18 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pytest_agentperf.errors import BaselineError, CompareExprError, UnitError
 from pytest_agentperf.metrics import METRICS, Metric, lookup
-from pytest_agentperf.result import PerfResult, WindowStats, finite_or_none
-from pytest_agentperf.verdict import significance as sig
+from pytest_agentperf.result import PerfResult, finite_or_none
+from pytest_agentperf.verdict.evidence import (
+    agent_cpu_significance,
+    change_interval,
+    significance,
+)
+from pytest_agentperf.verdict.machine import CPU_ALLOWANCE, MachineContrast, contrast
 
 __all__ = [
     "COMPARABLE",
@@ -68,11 +83,13 @@ DEFAULT_FAIL_EXPR = "p95:10%,throughput:-10%"
 #: The fail expression that gates only the exact figures (LLM calls, tokens, cost per task).
 EXACT_ONLY = "exact"
 
-MIN_SAMPLES = 8  # fewer latency samples a side: the change is reported but not tested
-MIN_WINDOWS = 5  # fewer full windows a side: throughput is tested through latency
-
 Direction = Literal["up", "down"]  # which way a change is a regression
-RowVerdict = Literal["regressed", "ok", "improved", "not significant", "untested", "no data"]
+RowVerdict = Literal[
+    "regressed", "inconclusive", "ok", "improved", "not significant", "untested", "no data"
+]
+#: The tests of the figures a busier machine moves by itself: the wall-clock figures, and
+#: the process's CPU per task (a busy machine inflates the harness's share of it).
+MACHINE_SENSITIVE = ("latency", "rate", "cpu")
 
 
 # --------------------------------------------------------------------------- metrics
@@ -231,6 +248,9 @@ class ComparisonRow:
     p_value: float | None  # one-sided, in the direction the metric moved (None: not tested)
     test: str  # which test produced p_value
     verdict: RowVerdict
+    interval: tuple[float, float] | None = None  # 95% interval of the change, same terms
+    spread: tuple[float, float] | None = None  # paired rounds: the smallest and largest change
+    note: str = ""  # why an inconclusive row is, or what confirmed a regression
 
     @property
     def confidence(self) -> float | None:
@@ -249,6 +269,9 @@ class ComparisonRow:
             "confidence": self.confidence,
             "test": self.test,
             "verdict": self.verdict,
+            "interval": _pair_or_none(self.interval),
+            "spread": _pair_or_none(self.spread),
+            "note": self.note,
         }
 
     @classmethod
@@ -263,34 +286,68 @@ class ComparisonRow:
             p_value=data.get("p_value"),
             test=data.get("test", ""),
             verdict=data.get("verdict", "ok"),
+            interval=_pair_from(data.get("interval")),
+            spread=_pair_from(data.get("spread")),
+            note=str(data.get("note") or ""),
         )
+
+
+def _pair_or_none(pair: tuple[float, float] | None) -> list[float | None] | None:
+    return None if pair is None else [finite_or_none(pair[0]), finite_or_none(pair[1])]
+
+
+def _pair_from(raw: Any) -> tuple[float, float] | None:
+    if not isinstance(raw, list | tuple) or len(raw) != 2 or None in raw:
+        return None
+    return float(raw[0]), float(raw[1])
 
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    """A current run compared with its baseline, one row per rule."""
+    """A current run compared with its baseline, one row per rule.
+
+    ``machine`` contrasts the two runs' machines (a saved-baseline comparison); ``rounds``
+    is the number of paired rounds of an A/B comparison (0: a saved-baseline comparison).
+    """
 
     rows: tuple[ComparisonRow, ...]
     alpha: float = DEFAULT_ALPHA
     name: str = ""  # the result's name (a run or sweep step of the test)
+    machine: MachineContrast | None = None
+    rounds: int = 0
 
     @property
     def regressed(self) -> bool:
         """Whether any metric regressed (beyond its threshold and significant)."""
         return any(row.verdict == "regressed" for row in self.rows)
 
+    @property
+    def inconclusive(self) -> bool:
+        """Whether a wall-clock regression was left undecided because the machine was busier."""
+        return any(row.verdict == "inconclusive" for row in self.rows)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "regressed": self.regressed,
+            "inconclusive": self.inconclusive,
             "alpha": self.alpha,
             "name": self.name,
             "rows": [row.to_dict() for row in self.rows],
+            "machine": None if self.machine is None else self.machine.to_dict(),
+            "rounds": self.rounds,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Comparison:
         rows = tuple(ComparisonRow.from_dict(r) for r in data.get("rows", ()))
-        return cls(rows, float(data.get("alpha", DEFAULT_ALPHA)), str(data.get("name", "")))
+        machine = data.get("machine")
+        return cls(
+            rows,
+            float(data.get("alpha", DEFAULT_ALPHA)),
+            str(data.get("name", "")),
+            MachineContrast.from_dict(machine) if isinstance(machine, dict) else None,
+            int(data.get("rounds") or 0),
+        )
 
 
 def compare(
@@ -300,14 +357,20 @@ def compare(
     *,
     alpha: float = DEFAULT_ALPHA,
 ) -> Comparison:
-    """Compare ``current`` with ``baseline`` under ``rules`` (default: :func:`default_rules`)."""
+    """Compare ``current`` with ``baseline`` under ``rules`` (default: :func:`default_rules`).
+
+    When the current run's machine was materially busier, wall-clock regressions that CPU
+    per task does not confirm become ``inconclusive`` (:func:`machine_aware`).
+    """
     chosen = default_rules() if rules is None else list(rules)
     rows = [_compare_metric(rule, baseline, current, alpha) for rule in chosen]
     for rule in exact_rules(chosen):  # deterministic figures: compared whenever measured
         metric = METRICS[rule.metric]
         if metric.value(baseline) is not None or metric.value(current) is not None:
             rows.append(_compare_metric(rule, baseline, current, alpha))
-    return Comparison(tuple(rows), alpha, current.name)
+    machine = contrast(baseline, current)
+    rows = machine_aware(rows, chosen, baseline, current, machine, alpha)
+    return Comparison(tuple(rows), alpha, current.name, machine)
 
 
 def _compare_metric(
@@ -327,7 +390,7 @@ def _compare_metric(
         verdict = "regressed" if worse else "improved" if better else "ok"
         test = "exact" if base.total == cur.total else f"exact ({base.total} vs {cur.total} tasks)"
     elif worse or better:
-        tested = _significance(rule.metric, base, cur, worse=worse)
+        tested = significance(rule.metric, base, cur, worse=worse)
         if tested is None:
             verdict = "untested"
         else:
@@ -336,94 +399,88 @@ def _compare_metric(
                 verdict = "not significant"
             else:
                 verdict = "regressed" if worse else "improved"
+    interval = change_interval(rule.metric, base, cur, relative=rule.relative)
     return ComparisonRow(
-        rule.metric, b, c, change, rule.relative, rule.limit_text, p_value, test, verdict
+        rule.metric, b, c, change, rule.relative, rule.limit_text, p_value, test, verdict,
+        interval,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------- the machine-aware verdict
+
+
+def machine_aware(
+    rows: Sequence[ComparisonRow],
+    rules: Sequence[FailRule],
+    base: PerfResult,
+    cur: PerfResult,
+    machine: MachineContrast,
+    alpha: float,
+) -> list[ComparisonRow]:
+    """``rows``, with unconfirmed regressions ``inconclusive`` on a busier machine.
+
+    A regression of a wall-clock figure (latency, throughput, efficiency) or of the
+    process's CPU per task stands when the machine was not materially busier, when an exact
+    figure regressed too (more LLM calls, tokens or cost per task: the code changed what a
+    task does), or when the agent's CPU per task confirms it (:func:`cpu_confirms`). Other
+    figures (the error rate, the exact figures themselves) are judged as ever.
+    """
+    if not machine.busier:
+        return list(rows)
+    by_metric = {rule.metric: rule for rule in rules}
+    exact = [r for r in rows if r.verdict == "regressed" and METRICS[r.metric].test == "exact"]
+    out: list[ComparisonRow] = []
+    for row in rows:
+        if row.verdict != "regressed" or METRICS[row.metric].test not in MACHINE_SENSITIVE:
+            out.append(row)
+            continue
+        if exact:  # more LLM calls or tokens per task: the code changed what a task does
+            out.append(replace(row, note=f"confirmed by {_exact_text(exact[0])}"))
+            continue
+        confirmed, why = cpu_confirms(by_metric[row.metric], row, base, cur, alpha)
+        verdict: RowVerdict = "regressed" if confirmed else "inconclusive"
+        out.append(replace(row, verdict=verdict, note=why))
+    return out
+
+
+def _exact_text(row: ComparisonRow) -> str:
+    old, new = METRICS[row.metric].format(row.baseline), METRICS[row.metric].format(row.current)
+    return f"{row.metric} {old} -> {new} (exact)"
+
+
+def _relative_limit(rule: FailRule, row: ComparisonRow) -> float:
+    """The rule's threshold as a share of the baseline figure (``p95:20ms`` at 100 ms: 20%)."""
+    if rule.relative or not row.baseline:
+        return rule.threshold
+    return rule.threshold / abs(row.baseline)
+
+
+def cpu_confirms(
+    rule: FailRule, row: ComparisonRow, base: PerfResult, cur: PerfResult, alpha: float
+) -> tuple[bool, str]:
+    """Whether CPU per task confirms a regression on a busier machine, and the sentence.
+
+    It does when the agent's CPU per task rose by at least the rule's limit (as a share)
+    and at least ``CPU_ALLOWANCE``, significantly at ``alpha`` (Mann-Whitney U on the
+    per-window agent CPU per task): the code itself got slower, by more than contention
+    alone moves it. Only the agent's share counts: a busy machine inflates the harness's
+    short timed regions (the mock, the engine) most.
+    """
+    need = max(_relative_limit(rule, row), CPU_ALLOWANCE)
+    b, c = base.agent_cpu_per_task, cur.agent_cpu_per_task
+    if not b or c is None:
+        return False, "no agent CPU per task was measured to confirm it"
+    shown = f"the agent's CPU per task {(c / b - 1.0) * 100:+.1f}%"
+    p = agent_cpu_significance(base, cur)
+    if p is None:
+        return False, f"{shown}, untested (too few windows), does not confirm it"
+    confidence = f"{min(1.0 - p, 0.999) * 100:.1f}% confidence it rose"
+    if c / b - 1.0 >= need and p < alpha:
+        return True, f"confirmed by {shown} ({confidence})"
+    return (
+        False,
+        f"{shown} ({confidence}) does not confirm it (needs +{need * 100:g}% at {alpha:g})",
     )
-
-
-def _significance(
-    metric: str, base: PerfResult, cur: PerfResult, *, worse: bool
-) -> tuple[float, str] | None:
-    """One-sided p-value that ``cur`` moved away from ``base`` (``worse`` or better)."""
-    spec = METRICS[metric]
-    up = (spec.better == "lower") == worse  # does the tested change go upward?
-    alt: sig.Alternative = "greater" if up else "less"
-    if spec.test == "proportion":
-        if base.total == 0 or cur.total == 0:
-            return None
-        r = sig.two_proportion_test(cur.failed, cur.total, base.failed, base.total, alt)
-        return r.p_value, "two-proportion z-test"
-    if spec.test == "rate":
-        return _rate_significance(metric, base, cur, alt)
-    if spec.test == "cpu":
-        return _cpu_significance(base, cur, alt)
-    return _latency_significance(spec.quantile, base.samples, cur.samples, alt)
-
-
-def _latency_significance(
-    q: float | None, base: Sequence[float], cur: Sequence[float], alt: sig.Alternative
-) -> tuple[float, str] | None:
-    if len(base) < MIN_SAMPLES or len(cur) < MIN_SAMPLES:
-        return None
-    p = sig.mann_whitney_u(cur, base, alt).p_value
-    applies = q is not None and sig.quantile_test_applies(min(len(base), len(cur)), q)
-    if not applies or min(base) <= 0.0 or min(cur) <= 0.0:
-        return p, "Mann-Whitney U"
-    assert q is not None
-    pq = sig.quantile_test(cur, base, q, alt).p_value
-    return min(1.0, 2.0 * min(p, pq)), f"Mann-Whitney U + p{q * 100:g} quantile test"
-
-
-def _full_windows(windows: Sequence[WindowStats]) -> list[WindowStats]:
-    """The windows at least half as long as the typical one (drops a partial last window)."""
-    lengths = sorted(w.end - w.start for w in windows)
-    if not lengths:
-        return []
-    typical = lengths[len(lengths) // 2]
-    return [w for w in windows if w.end - w.start >= 0.5 * typical]
-
-
-def _rate_significance(
-    metric: str, base: PerfResult, cur: PerfResult, alt: sig.Alternative
-) -> tuple[float, str] | None:
-    bw, cw = _full_windows(base.timeseries), _full_windows(cur.timeseries)
-    if len(bw) >= MIN_WINDOWS and len(cw) >= MIN_WINDOWS:
-        scale_b = _scale(metric, base)
-        scale_c = _scale(metric, cur)
-        if scale_b is not None and scale_c is not None:
-            xs = [w.throughput * scale_c for w in cw]
-            ys = [w.throughput * scale_b for w in bw]
-            return sig.mann_whitney_u(xs, ys, alt).p_value, "Mann-Whitney U on windows"
-    # Few windows: a lower rate means longer latencies (Little's law), so test those.
-    flipped: sig.Alternative = "greater" if alt == "less" else "less"
-    tested = _latency_significance(None, base.samples, cur.samples, flipped)
-    if tested is None:
-        return None
-    return tested[0], "Mann-Whitney U on latencies"
-
-
-def _cpu_significance(
-    base: PerfResult, cur: PerfResult, alt: sig.Alternative
-) -> tuple[float, str] | None:
-    """CPU per task, window by window (the time series carries each window's CPU)."""
-
-    def per_window(result: PerfResult) -> list[float]:
-        values = (w.cpu_per_task for w in _full_windows(result.timeseries))
-        return [v for v in values if v is not None]
-
-    xs, ys = per_window(cur), per_window(base)
-    if len(xs) < MIN_WINDOWS or len(ys) < MIN_WINDOWS:
-        return None
-    return sig.mann_whitney_u(xs, ys, alt).p_value, "Mann-Whitney U on per-window CPU"
-
-
-def _scale(metric: str, result: PerfResult) -> float | None:
-    """Factor from a window's throughput to the metric (efficiency is proportional to it)."""
-    if metric == "throughput":
-        return 1.0
-    if result.efficiency is None or result.throughput <= 0:
-        return None
-    return result.efficiency / result.throughput
 
 
 # ------------------------------------------------------------------ whole documents

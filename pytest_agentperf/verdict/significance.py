@@ -25,13 +25,20 @@ from typing import Literal
 from pytest_agentperf.engine.stats import percentile
 
 __all__ = [
+    "EXACT_MAX",
     "Alternative",
+    "ShiftEstimate",
     "TestResult",
+    "hodges_lehmann",
+    "log_quantile_and_se",
     "mann_whitney_u",
+    "min_pairs",
     "norm_sf",
     "quantile_test",
     "quantile_test_applies",
+    "smallest_signed_rank_p",
     "two_proportion_test",
+    "wilcoxon_signed_rank",
 ]
 
 Alternative = Literal["greater", "less", "two-sided"]
@@ -116,7 +123,7 @@ def mann_whitney_u(
     return TestResult(u1, p, u1 / (n1 * n2))
 
 
-def _log_quantile_and_se(sorted_values: Sequence[float], q: float) -> tuple[float, float]:
+def log_quantile_and_se(sorted_values: Sequence[float], q: float) -> tuple[float, float]:
     """log of the ``q`` quantile and its standard error from the order-statistic CI.
 
     The 95% distribution-free interval of a quantile is ``[x_(l), x_(u)]`` with
@@ -155,8 +162,8 @@ def quantile_test(
     xs, ys = sorted(x), sorted(y)
     if xs[0] <= 0.0 or ys[0] <= 0.0:
         raise ValueError("quantile_test needs positive values (it compares ratios).")
-    log_qx, se_x = _log_quantile_and_se(xs, q)
-    log_qy, se_y = _log_quantile_and_se(ys, q)
+    log_qx, se_x = log_quantile_and_se(xs, q)
+    log_qy, se_y = log_quantile_and_se(ys, q)
     diff = log_qx - log_qy
     se = math.hypot(se_x, se_y)
     # se == 0: both samples constant around the quantile; any difference is certain
@@ -177,3 +184,109 @@ def two_proportion_test(
         return TestResult(0.0, 1.0, p1 - p2)
     z = (p1 - p2) / se
     return TestResult(z, _p_from_z(z, alternative), p1 - p2)
+
+
+# -- paired rounds: the Wilcoxon signed-rank test and its interval ------------------------
+
+#: Up to this many non-zero differences the signed-rank p-value is exact (a count over
+#: every assignment of signs); beyond, the normal approximation with tie correction.
+EXACT_MAX = 60
+
+
+def _signed_rank_counts(doubled: Sequence[int]) -> list[int]:
+    """How many of the ``2**n`` sign assignments give each value of ``2 * W+``.
+
+    ``doubled`` are twice the (mid-)ranks, so that tied ranks stay whole numbers; the
+    distribution is exact given the ties (the permutation distribution).
+    """
+    counts = [1] + [0] * sum(doubled)
+    top = 0
+    for r in doubled:
+        top += r
+        for s in range(top, r - 1, -1):
+            counts[s] += counts[s - r]
+    return counts
+
+
+def wilcoxon_signed_rank(
+    differences: Sequence[float], alternative: Alternative = "two-sided"
+) -> TestResult:
+    """Wilcoxon's signed-rank test that the paired ``differences`` are centred on zero.
+
+    Zero differences are dropped (Wilcoxon's convention) and tied magnitudes get mid-ranks.
+    Up to :data:`EXACT_MAX` non-zero differences the p-value is exact (what
+    ``scipy.stats.wilcoxon(..., method="exact")`` computes, ties included), beyond it the
+    normal approximation with tie and continuity corrections. ``alternative="greater"``
+    asks whether the differences tend to be positive. ``statistic`` is ``W+``, the rank
+    sum of the positive differences; ``effect`` is ``W+`` over its largest possible value.
+    """
+    nonzero = [d for d in differences if d != 0.0]
+    n = len(nonzero)
+    if n == 0:
+        return TestResult(0.0, 1.0, 0.5)
+    ranks, tie_term = _ranks([abs(d) for d in nonzero])
+    w_plus = math.fsum(r for r, d in zip(ranks, nonzero, strict=True) if d > 0.0)
+    most = n * (n + 1) / 2.0
+    if n <= EXACT_MAX:
+        counts = _signed_rank_counts([round(2.0 * r) for r in ranks])
+        k, total = round(2.0 * w_plus), 2**n
+        upper = sum(counts[k:]) / total  # P(W+ >= w)
+        lower = sum(counts[: k + 1]) / total  # P(W+ <= w)
+    else:
+        sd = math.sqrt(n * (n + 1) * (2 * n + 1) / 24.0 - tie_term / 48.0)
+        mean = most / 2.0
+        upper = norm_sf((w_plus - mean - 0.5) / sd) if sd > 0 else 1.0
+        lower = norm_sf((mean - w_plus - 0.5) / sd) if sd > 0 else 1.0
+    if alternative == "greater":
+        p = upper
+    elif alternative == "less":
+        p = lower
+    else:
+        p = min(1.0, 2.0 * min(upper, lower))
+    return TestResult(w_plus, min(1.0, p), w_plus / most)
+
+
+def smallest_signed_rank_p(n: int) -> float:
+    """The smallest one-sided p-value the signed-rank test can give with ``n`` pairs: all
+    differences one way, ``2**-n``."""
+    return 2.0**-n
+
+
+def min_pairs(alpha: float) -> int:
+    """The fewest pairs with which the one-sided signed-rank test can ever reach ``alpha``."""
+    n = 1
+    while smallest_signed_rank_p(n) >= alpha:
+        n += 1
+    return n
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftEstimate:
+    """The Hodges-Lehmann estimate of a paired shift and its distribution-free interval."""
+
+    estimate: float  # the median of the Walsh averages
+    low: float
+    high: float
+    confidence: float  # the interval's exact coverage (>= the level asked for, when n allows)
+
+
+def hodges_lehmann(differences: Sequence[float], level: float = 0.95) -> ShiftEstimate:
+    """The median of the Walsh averages ``(d_i + d_j) / 2`` and the interval that inverts
+    the signed-rank test (Bauer 1972): between the ``c``-th smallest and largest average,
+    ``c`` the largest count with ``P(W+ < c) <= (1 - level) / 2``. With few pairs no ``c``
+    qualifies; the interval is then the range of the averages and its coverage (reported)
+    is below ``level``.
+    """
+    n = len(differences)
+    if n == 0:
+        raise ValueError("hodges_lehmann needs at least one difference.")
+    walsh = sorted((differences[i] + differences[j]) / 2.0 for i in range(n) for j in range(i, n))
+    counts = _signed_rank_counts([2 * r for r in range(1, n + 1)])[::2]  # W+ = 0 .. n(n+1)/2
+    total, tail, cum, c = 2**n, (1.0 - level) / 2.0, 0, 0
+    while c < len(walsh) // 2 and (cum + counts[c]) / total <= tail:
+        cum += counts[c]
+        c += 1
+    # c == 0: no count qualifies; the interval is the whole range
+    lo, hi = walsh[max(c - 1, 0)], walsh[len(walsh) - max(c, 1)]
+    coverage = 1.0 - 2.0 * cum / total if c else 1.0 - 2.0 / total
+    return ShiftEstimate(percentile(walsh, 0.5), lo, hi, coverage)

@@ -46,6 +46,13 @@ async def test_coroutine_object_is_refused(async_benchmark):
 ARGS = ("--benchmark-max-time=0.05", "--benchmark-min-rounds=3", "-p", "no:randomly")
 
 
+@pytest.fixture(autouse=True)
+def _not_an_xdist_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pytester runs the inner session in this process: under `pytest -n`, pytest-benchmark
+    # would read the outer worker's PYTEST_XDIST_WORKER and disable saving and comparing.
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+
+
 def test_async_benchmark_lands_in_the_table_and_json(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_bench=TESTS)

@@ -9,15 +9,18 @@ import sys
 import time
 from typing import Any
 
+import psutil
 import pytest
 
 from pytest_agentperf.engine.runner import AgentPerf
 from pytest_agentperf.engine.selfcheck import (
     LAG_SAMPLE,
+    MachineTimes,
     Monitor,
     Observed,
     RunFigures,
     assess_harness,
+    merge_selfchecks,
 )
 from pytest_agentperf.result import LatencySummary
 from tests.engine.test_runner import FakeSampler
@@ -217,3 +220,43 @@ async def test_memory_sampling_pauses_are_not_blamed_on_the_loop() -> None:
     stalled = await AgentPerf(memory=plain).run(stalls_once, n=80, concurrency=1)
     assert stalled.selfcheck.loop_lag_max >= 0.9
     assert any("blocked for" in w for w in stalled.warnings)
+
+
+# -- what the machine was doing ------------------------------------------------------------
+
+
+def test_machine_times_split_into_this_process_others_and_steal() -> None:
+    # 2 s of CPU time in all, 1.5 s busy of which 0.2 s stolen: 65% of the machine's CPUs
+    # ran work of this guest, 0.5 cores of it this process's (on two CPUs: others 0.8 cores)
+    before = MachineTimes(busy=10.0, total=100.0, steal=1.0)
+    after = MachineTimes(busy=11.5, total=102.0, steal=1.2)
+    load = after.since(before, own=0.5)
+    assert load.percent == pytest.approx(75.0)
+    assert load.steal == pytest.approx(0.1)
+    assert load.cpus == psutil.cpu_count()
+    assert load.other_cpu == pytest.approx(max(0.0, 0.65 * load.cpus - 0.5))
+    unreported = MachineTimes(11.5, 102.0, None).since(MachineTimes(10.0, 100.0, None), own=0.5)
+    assert unreported.steal is None
+    assert MachineTimes(1.0, 1.0, 0.0).since(MachineTimes(1.0, 1.0, 0.0), own=0.0).other_cpu is None
+
+
+@pytest.mark.asyncio
+async def test_the_monitor_records_the_machine_in_the_self_check() -> None:
+    monitor = Monitor()
+    monitor.start()
+    end = time.thread_time() + 0.05
+    while time.thread_time() < end:  # some CPU of our own, which is not "other processes"
+        pass
+    await asyncio.sleep(0.05)
+    observed = await monitor.stop()
+    check = assess_harness(observed, RunFigures(latency=FAST))
+    assert check.cpus == psutil.cpu_count()
+    assert check.other_cpu is not None
+    assert 0.0 <= check.other_cpu <= check.cpus
+    if sys.platform == "linux":
+        assert check.steal is not None
+        assert 0.0 <= check.steal <= 1.0
+    merged = merge_selfchecks(
+        [check, dataclasses.replace(check, other_cpu=9.0, steal=None)], [1, 1]
+    )
+    assert (merged.other_cpu, merged.steal, merged.cpus) == (9.0, check.steal, check.cpus)

@@ -123,6 +123,41 @@ def test_baseline_save_then_compare_flags_a_regression(perf_pytester: pytest.Pyt
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+def test_a_regression_on_a_busier_machine_is_inconclusive_and_passes(
+    perf_pytester: pytest.Pytester,
+) -> None:
+    # The recorded results carry their machine: run-queue wait 1% when saved, 40% now.
+    source = """
+        import dataclasses
+        import pytest
+        from pytest_agentperf import SelfCheck
+
+        @pytest.mark.agentperf
+        def test_lat(agent_perf, fake_result):
+            check = SelfCheck(run_queue_wait={wait}, other_cpu=1.8, cpus=2)
+            agent_perf.record(dataclasses.replace(fake_result("lat", p95={p95}), selfcheck=check))
+        """
+    perf_pytester.makepyfile(test_b=source.format(p95=0.1, wait=0.01))
+    perf_pytester.runpytest("--agentperf", "--agentperf-save=main").assert_outcomes(passed=1)
+    perf_pytester.makepyfile(test_b=source.format(p95=0.3, wait=0.40))
+    result = perf_pytester.runpytest(
+        "--agentperf", "--agentperf-compare", "--agentperf-compare-fail=p95:10%",
+        "--agentperf-json=r.json",
+    )  # fmt: skip
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_b.py::test_lat: INCONCLUSIVE against the baseline (lat): p95 +200.0% beyond "
+            "+10%, >99.9% confidence, but this run's machine was materially busier "
+            "(run-queue wait 1% -> 40% (+39 points >= 5%)) and CPU per task does not confirm it."
+        ]
+    )
+    comparison = json.loads((perf_pytester.path / "r.json").read_text())["tests"][0]["comparison"]
+    assert (comparison["regressed"], comparison["inconclusive"]) == (False, True)
+    assert comparison["machine"]["current"]["run_queue_wait"] == 0.4
+    assert comparison["rows"][0]["verdict"] == "inconclusive"
+
+
 def test_xdist_workers_results_are_merged(perf_pytester: pytest.Pytester) -> None:
     # test_x: xfail verdicts (made on the workers) travel to the controller too; test_r: a
     # result JSON cannot hold fails its test on the worker (it was an INTERNALERROR)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import random
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 
 from pytest_agentperf.report.html import render_html, write_html
 from pytest_agentperf.report.svg import nice_ticks
+from pytest_agentperf.result import PerfResult, SelfCheck
 from pytest_agentperf.verdict.baseline import compare, parse_fail_expr
 from tests.factories import build_result, document, entry, lognormal, memory_report
 
@@ -221,3 +223,26 @@ def test_noted_figures_are_shown_escaped() -> None:
     assert '<td data-figure="speedup">95.3</td>' in text
     assert "&lt;b&gt;x&lt;/b&gt;" in text
     assert "Figures noted by the test" not in render_html(_rich_document())
+
+
+def test_an_inconclusive_comparison_shows_both_machines_and_its_intervals() -> None:
+    doc = _rich_document()
+    base = cur = PerfResult.from_dict(doc["tests"][0]["results"][0])
+    quiet = dataclasses.replace(base, selfcheck=SelfCheck(run_queue_wait=0.01, cpus=2))
+    busy = dataclasses.replace(
+        cur,
+        latency=dataclasses.replace(cur.latency, p95=cur.latency.p95 * 1.5),
+        samples=tuple(s * 1.5 for s in cur.samples),
+        selfcheck=SelfCheck(run_queue_wait=0.4, other_cpu=1.8, cpus=2),
+    )
+    comparison = compare(quiet, busy, parse_fail_expr("p95:10%"))
+    assert comparison.inconclusive
+    doc["tests"][0]["comparison"] = comparison.to_dict()
+    text = render_html(doc)
+    assert '<span class="verdict inconclusive" title="no agent CPU per task' in text
+    assert "inconclusive: the machine was busier" in text
+    assert '<p class="machine">machine, baseline: run-queue wait 1%' in text
+    assert "machine, current:  run-queue wait 40%, other processes 1.8 of 2 CPUs" in text
+    low, high = comparison.rows[0].interval or (None, None)
+    assert f'data-low="{low!r}" data-high="{high!r}"' in text
+    assert '<th scope="col">95% interval</th>' in text
