@@ -231,7 +231,7 @@ def _start(ray: ModuleType) -> Cluster:
     )
     ray.init(
         address="local",  # never join another cluster running on this machine by accident
-        num_cpus=os.cpu_count() or 1,
+        num_cpus=_usable_cpus(),
         namespace=NAMESPACE,
         include_dashboard=False,
         logging_level=logging.WARNING,
@@ -241,6 +241,14 @@ def _start(ray: ModuleType) -> Cluster:
         _system_config={"worker_niceness": 0},
     )
     return _describe(ray, "started", "started here")
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (a CI runner's affinity mask, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _describe(
