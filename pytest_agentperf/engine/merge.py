@@ -59,16 +59,26 @@ def merge(results: Sequence[PerfResult], name: str | None = None) -> PerfResult:
 
 
 def merge_pooled(
-    results: Sequence[PerfResult], pooled: Sequence[Pooled], name: str | None = None
+    results: Sequence[PerfResult],
+    pooled: Sequence[Pooled],
+    name: str | None = None,
+    labels: Sequence[str] | None = None,
 ) -> PerfResult:
-    """:func:`merge` with every task's latencies of each result: exact percentiles."""
+    """:func:`merge` with every task's latencies of each result: exact percentiles.
+
+    ``labels`` name the results where the merged memory report says which one grew
+    (``"Ray actor 1"``); by default ``"process 0"``, ``"process 1"``, ...
+    """
     if len(pooled) != len(results):
         raise LoadConfigError("merge_pooled() needs one Pooled per result.")
-    return _merge(results, name, pooled)
+    return _merge(results, name, pooled, labels)
 
 
 def _merge(
-    results: Sequence[PerfResult], name: str | None, every: Sequence[Pooled] | None
+    results: Sequence[PerfResult],
+    name: str | None,
+    every: Sequence[Pooled] | None,
+    labels: Sequence[str] | None = None,
 ) -> PerfResult:
     if not results:
         raise LoadConfigError("merge() needs at least one PerfResult.")
@@ -113,7 +123,7 @@ def _merge(
         mean_injected_latency=_weighted(
             [r.mean_injected_latency for r in results], [r.total for r in results]
         ),
-        memory=merge_memory([r.memory for r in results]),
+        memory=merge_memory([r.memory for r in results], labels),
         timeseries=_merge_windows(results),
         samples=samples,
         service_samples=services,
@@ -288,9 +298,12 @@ def _nan_weighted(pairs: list[tuple[float, int]]) -> float:
     return math.fsum(v * c for v, c in valid) / weight
 
 
-def merge_memory(reports: Sequence[MemoryReport | None]) -> MemoryReport | None:
+def merge_memory(
+    reports: Sequence[MemoryReport | None], labels: Sequence[str] | None = None
+) -> MemoryReport | None:
     """The memory of side-by-side processes: growths add up, the slope is their sum over
-    all tasks, a leak in any process is a leak, and ``reason`` says which process grew.
+    all tasks, a leak in any process is a leak, and ``reason`` says which process grew
+    (named by ``labels``, by default ``"process 0"``, ``"process 1"``, ...).
 
     ``None`` unless every process has a report. The slope's interval combines the
     processes' (independent fits: half-widths add in quadrature, task-weighted).
@@ -304,6 +317,7 @@ def merge_memory(reports: Sequence[MemoryReport | None]) -> MemoryReport | None:
     weights = [r.tasks / tasks if tasks else 1 / len(parts) for r in parts]
     growth = math.fsum(r.growth_bytes for r in parts)
     leaking = [i for i, r in enumerate(parts) if r.leak]
+    names = list(labels) if labels is not None else [f"process {i}" for i in range(len(parts))]
     return MemoryReport(
         tasks=tasks,
         growth_bytes=growth,
@@ -318,7 +332,7 @@ def merge_memory(reports: Sequence[MemoryReport | None]) -> MemoryReport | None:
         samples=(),
         metric=parts[0].metric,
         diagnosis="\n".join(
-            f"process {i}: {r.diagnosis}" for i, r in enumerate(parts) if r.diagnosis
+            f"{who}: {r.diagnosis}" for who, r in zip(names, parts, strict=True) if r.diagnosis
         )
         or None,
         blocks_per_task=math.fsum(
@@ -327,7 +341,7 @@ def merge_memory(reports: Sequence[MemoryReport | None]) -> MemoryReport | None:
         blocks_per_task_ci=_combined_ci(
             [r.blocks_per_task for r in parts], [r.blocks_per_task_ci for r in parts], weights
         ),
-        reason="; ".join(_memory_reason(i, r) for i, r in enumerate(parts)),
+        reason="; ".join(_memory_reason(who, r) for who, r in zip(names, parts, strict=True)),
         sampling_seconds=max(r.sampling_seconds for r in parts),
     )
 
@@ -350,8 +364,8 @@ def _combined_ci(
     return center - low, center + high
 
 
-def _memory_reason(index: int, report: MemoryReport) -> str:
+def _memory_reason(who: str, report: MemoryReport) -> str:
     verdict = "grows" if report.leak else "no leak"
-    text = f"process {index}: {verdict}, {report.per_task_bytes:,.0f} B/task"
+    text = f"{who}: {verdict}, {report.per_task_bytes:,.0f} B/task"
     text += f" over {report.tasks:,} tasks"
     return f"{text} ({report.reason})" if report.reason else text

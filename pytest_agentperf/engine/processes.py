@@ -26,22 +26,14 @@ import pickle
 import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from pytest_agentperf.engine.plan import RunPlan
-from pytest_agentperf.engine.shares import Share, ShareOutcome, check_tasks, combine, split
-from pytest_agentperf.engine.workers import Factory, check_factory, describe, run_share
-from pytest_agentperf.errors import LoadConfigError
-from pytest_agentperf.protocols import (
-    ProgressSink,
-    ReplicableMock,
-    ReplicableSampler,
-    RoundSampler,
-    WorkerMock,
-)
+from pytest_agentperf.engine.shares import Naming, ShareOutcome
+from pytest_agentperf.engine.workers import Job, make_jobs, run_share
+from pytest_agentperf.protocols import ProgressSink
 from pytest_agentperf.result import PerfResult
 from pytest_agentperf.spend import Prices
 
@@ -51,19 +43,6 @@ __all__ = ["ProcessGroup", "run_in_processes", "worker_main"]
 STOP_GRACE = 3.0
 KILL_GRACE = 2.0
 PROGRESS_EVERY = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """What one worker process receives (pickled once, in the parent)."""
-
-    share: Share
-    factory: Factory
-    mock: Callable[[], WorkerMock] | None
-    memory: Callable[[], RoundSampler] | None
-    max_records: int
-    freeze_gc: bool = True
-    prices: Prices | None = None
 
 
 async def run_in_processes(
@@ -78,73 +57,28 @@ async def run_in_processes(
     max_records: int,
     freeze_gc: bool = True,
     prices: Prices | None = None,
+    naming: Naming | None = None,
 ) -> PerfResult:
     """Run ``plan`` split over ``processes`` workers and return the merged result."""
-    checked = check_factory(factory, processes)
-    source = check_tasks(tasks, processes)
-    base_seed = _mock_seed(mock)
-    shares = split(plan, source, processes, base_seed)
-    settings = (max_records, freeze_gc, prices)
-    jobs = [_job(share, checked, mock, memory, *settings) for share in shares]
-    blobs = [_pickle(job, job.share) for job in jobs]
-    group = ProcessGroup(blobs)
+    jobs = make_jobs(
+        factory,
+        tasks,
+        plan,
+        processes,
+        naming or Naming.processes(processes),
+        mock=mock,
+        memory=memory,
+        max_records=max_records,
+        freeze_gc=freeze_gc,
+        prices=prices,
+    )
+    group = ProcessGroup(jobs.blobs)
     try:
         group.start()
         outcomes = await group.run(progress, plan.name, plan.n)
     finally:
         group.close()
-    if isinstance(mock, ReplicableMock):
-        for outcome in outcomes:
-            if outcome.mock_stats is not None:
-                mock.absorb(outcome.mock_stats)
-    return combine(plan, shares, outcomes, describe(checked))
-
-
-def _mock_seed(mock: object) -> int:
-    seed = getattr(getattr(mock, "settings", None), "seed", 0)
-    return seed if isinstance(seed, int) else 0
-
-
-def _job(
-    share: Share,
-    factory: Factory,
-    mock: object,
-    memory: object,
-    records: int,
-    freeze: bool,
-    prices: Prices | None,
-) -> Job:
-    mock_recipe = mock.replica(share.mock_seed) if isinstance(mock, ReplicableMock) else None
-    if memory is not None and not isinstance(memory, ReplicableSampler):
-        raise LoadConfigError(
-            f"run(processes={share.workers}) with a memory budget: the memory sampler "
-            f"{type(memory).__qualname__} has no replica() to rebuild it in each worker; "
-            "use pytest_agentperf.MemoryTracker."
-        )
-    memory_recipe = memory.replica() if memory is not None else None
-    return Job(share, factory, mock_recipe, memory_recipe, records, freeze, prices)
-
-
-def _pickle(job: Job, share: Share) -> bytes:
-    try:
-        return pickle.dumps(job)
-    except Exception as exc:
-        parts = (("the tasks", job.share.tasks), ("the mock's configuration", job.mock))
-        culprit = next((name for name, part in parts if not _picklable(part)), "the job")
-        raise LoadConfigError(
-            f"run(processes={share.workers}): {culprit} cannot be sent to a worker process "
-            f"({type(exc).__name__}: {exc}). Worker processes rebuild everything from "
-            "picklable parts: tasks as a list or a module-level function f(i), scripted "
-            "replies and fault schedules as module-level functions, not lambdas."
-        ) from exc
-
-
-def _picklable(obj: object) -> bool:
-    try:
-        pickle.dumps(obj)
-    except Exception:
-        return False
-    return True
+    return jobs.combine(plan, outcomes, mock)
 
 
 # -- the parent's side ----------------------------------------------------------------------

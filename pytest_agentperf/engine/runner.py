@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from typing import Literal, get_args
 
 from pytest_agentperf.engine.execution import Execution, Instruments
 from pytest_agentperf.engine.phase import Arrival, TaskSource
 from pytest_agentperf.engine.plan import RunPlan, make_plan
 from pytest_agentperf.engine.processes import run_in_processes
-from pytest_agentperf.engine.shares import check_workers
+from pytest_agentperf.engine.shares import Naming, check_workers
 from pytest_agentperf.engine.sweep import (
     StopReason,
     SweepResult,
@@ -32,7 +33,11 @@ from pytest_agentperf.protocols import MockStatsSource, ProgressSink, RoundSampl
 from pytest_agentperf.result import PerfResult
 from pytest_agentperf.spend import Prices
 
-__all__ = ["NOTHING_MEASURED", "AgentPerf", "Figure", "first_non_json"]
+__all__ = ["BACKENDS", "NOTHING_MEASURED", "AgentPerf", "Backend", "Figure", "first_non_json"]
+
+#: Where ``run(..., workers=N)`` runs its workers: local processes, or a Ray cluster.
+Backend = Literal["processes", "ray"]
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
 
 
 def _name(target: object) -> str:
@@ -53,6 +58,8 @@ class AgentPerf:
     ``max_records`` bounds the per-task records kept per run (beyond it they are sampled);
     ``freeze_gc`` freezes the heap around each phase (``docs/engine.md``: garbage collection);
     ``prices`` (a :class:`~pytest_agentperf.spend.Prices`) turns the tasks' tokens into cost.
+    ``backend`` is where ``run(..., workers=N)`` runs unless the call says (``"processes"``
+    or ``"ray"``), ``ray_address`` the Ray cluster's (``None``: a local one is started).
 
     Every result lands in ``results`` and every noted figure in ``figures``: under pytest
     the plugin checks the test's budgets against them and reports them.
@@ -71,9 +78,13 @@ class AgentPerf:
         max_records: int = DEFAULT_MAX_RECORDS,
         freeze_gc: bool = True,
         prices: Prices | None = None,
+        backend: Backend = "processes",
+        ray_address: str | None = None,
+        ray_address_origin: str = "AgentPerf(ray_address=...)",
     ) -> None:
         if not scale > 0:
             raise LoadConfigError(f"AgentPerf(scale={scale!r}): the scale must be > 0.")
+        _check_backend(backend, "AgentPerf(backend=...)")
         self.scale = scale
         self.seed = seed
         self.mock = mock
@@ -82,6 +93,9 @@ class AgentPerf:
         self.max_records = max_records
         self.freeze_gc = freeze_gc
         self.prices = prices
+        self.backend: Backend = backend
+        self.ray_address = ray_address
+        self.ray_address_origin = ray_address_origin
         self.results: list[PerfResult] = []
         self.figures: dict[str, Figure] = {}
 
@@ -101,6 +115,8 @@ class AgentPerf:
         warmup: int | float | str | None = None,
         name: str | None = None,
         processes: int | None = None,
+        workers: int | None = None,
+        backend: Backend | None = None,
     ) -> PerfResult:
         """Run ``target`` under load and return (and append to ``results``) a PerfResult.
 
@@ -112,10 +128,14 @@ class AgentPerf:
         ``target`` is then a factory ``f(ctx: WorkerContext)`` (or its import path
         ``"package.module:f"``) that builds the target in each, and the concurrency, rate,
         ``n`` and ``tasks`` are split between them; the results merge into one.
+        ``workers=N`` does the same on ``backend``: ``"processes"`` (as ``processes=N``) or
+        ``"ray"``, N actors of a Ray cluster (``engine/ray_backend.py``); without
+        ``backend=``, the one ``AgentPerf`` was given (``--agentperf-backend``).
         """
         source = TaskSource(tasks)
-        if processes is not None and concurrency is None and rate is None:
-            concurrency = check_workers(processes)  # closed loop: one at a time in each
+        spread = self._spread(processes, workers, backend)
+        if spread is not None and concurrency is None and rate is None:
+            concurrency = spread[0]  # closed loop: one at a time in each
         plan = make_plan(
             source,
             name=name or _name(target),
@@ -130,19 +150,8 @@ class AgentPerf:
             memory=self.memory is not None,
         )
         warmed = False
-        if processes is not None:
-            result = await run_in_processes(
-                target,
-                tasks,
-                plan,
-                processes,
-                mock=self.mock,
-                memory=self.memory,
-                progress=self.progress,
-                max_records=self.max_records,
-                freeze_gc=self.freeze_gc,
-                prices=self.prices,
-            )
+        if spread is not None:
+            result = await self._run_spread(target, tasks, plan, *spread)
         else:
             driver = adapt_target(target)
             instruments = Instruments(
@@ -162,6 +171,76 @@ class AgentPerf:
         self.results.append(result)
         return result
 
+    def _spread(
+        self, processes: int | None, workers: int | None, backend: Backend | None
+    ) -> tuple[int, Backend, str] | None:
+        """``(N, backend, how it was spelled)`` for a run on several workers, else None."""
+        if processes is not None and workers is not None:
+            raise LoadConfigError(
+                f"run(processes={processes}, workers={workers}): pass one of them; "
+                "processes=N is workers=N on local processes."
+            )
+        if processes is not None:
+            if backend not in (None, "processes"):
+                raise LoadConfigError(
+                    f"run(processes={processes}, backend={backend!r}): processes=N runs local "
+                    f"processes; for the {backend!r} backend write workers={processes}."
+                )
+            return check_workers(processes), "processes", f"processes={processes}"
+        if workers is None:
+            if backend is not None:
+                raise LoadConfigError(
+                    f"run(backend={backend!r}) needs workers=N: how many workers to run on it."
+                )
+            return None
+        count = check_workers(workers, "workers")
+        chosen = backend if backend is not None else self.backend
+        _check_backend(chosen, "run(backend=...)")
+        spelled = f"workers={count}" + (f", backend={backend!r}" if backend is not None else "")
+        return count, chosen, spelled
+
+    async def _run_spread(
+        self,
+        target: object,
+        tasks: object,
+        plan: RunPlan,
+        count: int,
+        backend: Backend,
+        spelled: str,
+    ) -> PerfResult:
+        """The run on ``count`` workers of ``backend``, merged."""
+        if backend == "ray":
+            from pytest_agentperf.engine.ray_backend import run_on_ray
+
+            return await run_on_ray(
+                target,
+                tasks,
+                plan,
+                count,
+                address=self.ray_address,
+                address_origin=self.ray_address_origin,
+                mock=self.mock,
+                memory=self.memory,
+                progress=self.progress,
+                max_records=self.max_records,
+                freeze_gc=self.freeze_gc,
+                prices=self.prices,
+            )
+        key = "processes" if spelled.startswith("processes") else "workers"
+        return await run_in_processes(
+            target,
+            tasks,
+            plan,
+            count,
+            mock=self.mock,
+            memory=self.memory,
+            progress=self.progress,
+            max_records=self.max_records,
+            freeze_gc=self.freeze_gc,
+            prices=self.prices,
+            naming=Naming(spelled, key=key),
+        )
+
     def run_sync(
         self,
         target: object,
@@ -175,6 +254,8 @@ class AgentPerf:
         warmup: int | float | str | None = None,
         name: str | None = None,
         processes: int | None = None,
+        workers: int | None = None,
+        backend: Backend | None = None,
     ) -> PerfResult:
         """``run`` for synchronous tests (uses ``asyncio.run``; not inside a running loop)."""
         try:
@@ -192,6 +273,8 @@ class AgentPerf:
                     warmup=warmup,
                     name=name,
                     processes=processes,
+                    workers=workers,
+                    backend=backend,
                 )
             )
         raise LoadConfigError(
@@ -214,13 +297,15 @@ class AgentPerf:
         duration: float | str | None = None,
         warmup: int | float | str | None = None,
         processes: int | None = None,
+        workers: int | None = None,
+        backend: Backend | None = None,
     ) -> SweepResult:
         """Run ``target`` at each step of ``concurrency=[...]`` or ``rate=[...]``.
 
         Stops after the first step that misses ``slo`` (metric -> limit) or once throughput
         grew by less than ``saturation`` over the best step; the knee is the best step that
         met the SLO. In a rate sweep ``concurrency`` is an integer cap. The other keywords
-        (``processes`` included) go to every ``run()``.
+        (``processes``, ``workers`` and ``backend`` included) go to every ``run()``.
         """
         parameter, values = sweep_steps(concurrency, rate)
         bounds = parse_slo(slo)
@@ -240,6 +325,8 @@ class AgentPerf:
                 warmup=warmup,
                 name=f"{name or 'sweep'}[{parameter}={value:g}]",
                 processes=processes,
+                workers=workers,
+                backend=backend,
             )
             misses = check_slo(result, bounds)
             steps.append(SweepStep(value, result, not misses, misses))
@@ -312,6 +399,13 @@ def first_non_json(value: object, where: str = "") -> tuple[str, object] | None:
 
 
 NOTHING_MEASURED = "measured no task"
+
+
+def _check_backend(backend: object, where: str) -> None:
+    if backend not in BACKENDS:
+        raise LoadConfigError(
+            f"{where}: {backend!r} is not a backend; use one of {', '.join(map(repr, BACKENDS))}."
+        )
 
 
 def _nothing_measured(

@@ -34,6 +34,7 @@ from pytest_agentperf.result import PerfResult
 __all__ = [
     "LOST_SHARES",
     "Dealt",
+    "Naming",
     "Share",
     "ShareOutcome",
     "check_tasks",
@@ -113,6 +114,33 @@ class Dealt:
 
 
 @dataclass(frozen=True, slots=True)
+class Naming:
+    """How a run on several workers names them, in messages and in the result.
+
+    ``spelled`` is how the run was asked for (``processes=2``, ``workers=4,
+    backend='ray'``), ``label`` what one worker is called (``process``, ``Ray actor``),
+    ``key`` the key of ``PerfResult.extra`` that holds the number of workers.
+    """
+
+    spelled: str
+    label: str = "process"
+    key: str = "processes"
+
+    @classmethod
+    def processes(cls, workers: int) -> Naming:
+        return cls(f"processes={workers}")
+
+    @property
+    def noun(self) -> str:
+        """What a worker is called in advice ("each process", "each worker")."""
+        return "process" if self.key == "processes" else "worker"
+
+    @property
+    def nouns(self) -> str:
+        return "processes" if self.key == "processes" else "workers"
+
+
+@dataclass(frozen=True, slots=True)
 class Share:
     """One worker's part of a run.
 
@@ -151,6 +179,7 @@ class ShareOutcome:
     stage: str = ""
     traceback: str = ""
     done: int = 0  # tasks the worker had reported done (a lost worker: its last progress)
+    node: str = ""  # where it ran, when that is another machine's business (a Ray node)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -158,17 +187,24 @@ class ShareOutcome:
         return self.result is not None and not self.error
 
 
-def check_tasks(tasks: object, processes: int) -> Callable[[int], Any] | Sequence[Any] | None:
+def check_tasks(
+    tasks: object, processes: int | Naming
+) -> Callable[[int], Any] | Sequence[Any] | None:
     """``tasks`` as a worker can rebuild it: ``None``, a sequence or a picklable factory."""
     if tasks is None or isinstance(tasks, Sequence):
         return tasks
     if callable(tasks):
         return tasks
+    naming = _naming(processes)
     raise LoadConfigError(
-        f"run(tasks=..., processes={processes}) got {type(tasks).__qualname__}: an iterator "
-        "cannot be split between processes; pass a list of payloads or a module-level "
+        f"run(tasks=..., {naming.spelled}) got {type(tasks).__qualname__}: an iterator "
+        f"cannot be split between {naming.nouns}; pass a list of payloads or a module-level "
         "factory f(i) -> payload."
     )
+
+
+def _naming(workers: int | Naming) -> Naming:
+    return workers if isinstance(workers, Naming) else Naming.processes(workers)
 
 
 def split(
@@ -176,9 +212,10 @@ def split(
     tasks: Callable[[int], Any] | Sequence[Any] | None,
     workers: int,
     mock_seed: int,
+    naming: Naming | None = None,
 ) -> list[Share]:
     """``plan`` split into ``workers`` shares (see the module docstring)."""
-    _check_split(plan, workers)
+    _check_split(plan, workers, naming or Naming.processes(workers))
     warm = plan.warmup if isinstance(plan.warmup, int) else 0
     shares = []
     for i in range(workers):
@@ -219,18 +256,19 @@ def check_workers(workers: object, name: str = "processes") -> int:
     return workers
 
 
-def _check_split(plan: RunPlan, workers: int) -> None:
-    where = f"run(processes={workers})"
+def _check_split(plan: RunPlan, workers: int, naming: Naming) -> None:
+    where = f"run({naming.spelled})"
     check_workers(workers)
+    noun = naming.noun
     if plan.concurrency is not None and plan.concurrency < workers:
         raise LoadConfigError(
-            f"{where} with concurrency={plan.concurrency}: each process needs at least one "
-            f"concurrent task; use concurrency >= {workers} or fewer processes."
+            f"{where} with concurrency={plan.concurrency}: each {noun} needs at least one "
+            f"concurrent task; use concurrency >= {workers} or fewer {naming.nouns}."
         )
     if plan.n is not None and plan.n < workers:
         raise LoadConfigError(
-            f"{where} with n={plan.n}: each process needs at least one task; use n >= "
-            f"{workers} or fewer processes."
+            f"{where} with n={plan.n}: each {noun} needs at least one task; use n >= "
+            f"{workers} or fewer {naming.nouns}."
         )
     if plan.rate is not None and not math.isfinite(plan.rate):
         raise LoadConfigError(f"{where}: the rate must be finite.")
@@ -240,7 +278,11 @@ def _check_split(plan: RunPlan, workers: int) -> None:
 
 
 def combine(
-    plan: RunPlan, shares: Sequence[Share], outcomes: Sequence[ShareOutcome], factory: str
+    plan: RunPlan,
+    shares: Sequence[Share],
+    outcomes: Sequence[ShareOutcome],
+    factory: str,
+    naming: Naming | None = None,
 ) -> PerfResult:
     """The merged result of the shares that produced one; the others listed as lost.
 
@@ -248,18 +290,21 @@ def combine(
     which stage, after how many tasks and why, the self-check repeats it, and the budgets
     fail on it. With no result at all, :class:`WorkerError` says what each worker hit.
     """
+    naming = naming or Naming.processes(len(shares))
     by_index = {o.index: o for o in outcomes}
     good = [(s, by_index[s.index]) for s in shares if _ok(by_index.get(s.index))]
     bad = [(s, by_index.get(s.index)) for s in shares if not _ok(by_index.get(s.index))]
     if not good:
-        raise WorkerError(_failure_text(plan, factory, bad))
-    results = [_labelled(o.result, o.index) for _, o in good if o.result is not None]
+        raise WorkerError(_failure_text(factory, bad, naming))
+    label = naming.label
+    results = [_labelled(o.result, o.index, label) for _, o in good if o.result is not None]
     pooled = [Pooled(_floats(o.latencies), _floats(o.services), _floats(o.ttfts)) for _, o in good]
-    merged = merge_pooled(results, pooled, plan.name)
-    lost = [_lost(share, outcome) for share, outcome in bad]
+    labels = [f"{label} {o.index}" for _, o in good]
+    merged = merge_pooled(results, pooled, plan.name, labels)
+    lost = [_lost(share, outcome, naming) for share, outcome in bad]
     extra = {
         **merged.extra,
-        "processes": len(shares),
+        naming.key: len(shares),
         "shares": [_summary(share, outcome) for share, outcome in good],
     }
     warnings = merged.selfcheck.warnings
@@ -269,11 +314,11 @@ def combine(
     return replace(merged, extra=extra, selfcheck=replace(merged.selfcheck, warnings=warnings))
 
 
-def _labelled(result: PerfResult, index: int) -> PerfResult:
-    """``result`` with its self-check's findings and warnings prefixed by their process."""
+def _labelled(result: PerfResult, index: int, label: str) -> PerfResult:
+    """``result`` with its self-check's findings and warnings prefixed by their worker."""
     check = result.selfcheck
-    warnings = tuple(f"process {index}: {w}" for w in check.warnings)
-    findings = tuple(f"process {index}: {f}" for f in check.findings)
+    warnings = tuple(f"{label} {index}: {w}" for w in check.warnings)
+    findings = tuple(f"{label} {index}: {f}" for f in check.findings)
     return replace(result, selfcheck=replace(check, warnings=warnings, findings=findings))
 
 
@@ -291,9 +336,11 @@ def _summary(share: Share, outcome: ShareOutcome) -> dict[str, Any]:
     result = outcome.result
     assert result is not None
     memory = result.memory
+    node = {"node": outcome.node} if outcome.node else {}
     return {
         "index": share.index,
         "pid": outcome.pid,
+        **node,
         "concurrency": share.plan.concurrency,
         "rate": share.plan.rate,
         "completed": result.completed,
@@ -319,21 +366,23 @@ _STAGES = {
 }
 
 
-def _lost(share: Share, outcome: ShareOutcome | None) -> dict[str, Any]:
+def _lost(share: Share, outcome: ShareOutcome | None, naming: Naming) -> dict[str, Any]:
     outcome = outcome or ShareOutcome(index=share.index, error="no outcome", stage="")
     planned = share.plan.n
     what = _STAGES.get(outcome.stage, _STAGES[""])
     if outcome.stage == "run" and outcome.done:
         of = f" of its {planned:,}" if planned is not None else ""
         what += f" after about {outcome.done:,}{of} tasks"
-    pid = f" (pid {outcome.pid})" if outcome.pid else ""
+    node = f" on {outcome.node}" if outcome.node else ""
+    pid = f" (pid {outcome.pid}{node})" if outcome.pid else ""
     text = (
-        f"process {share.index} of {share.workers}{pid} {what}: {outcome.error}; this result "
-        "covers the other processes only, and its budgets fail"
+        f"{naming.label} {share.index} of {share.workers}{pid} {what}: {outcome.error}; this "
+        f"result covers the other {naming.label}s only, and its budgets fail"
     )
     return {
         "index": share.index,
         "pid": outcome.pid,
+        "node": outcome.node,
         "stage": outcome.stage,
         "error": outcome.error,
         "error_type": outcome.error_type,
@@ -345,13 +394,13 @@ def _lost(share: Share, outcome: ShareOutcome | None) -> dict[str, Any]:
 
 
 def _failure_text(
-    plan: RunPlan, factory: str, bad: Sequence[tuple[Share, ShareOutcome | None]]
+    factory: str, bad: Sequence[tuple[Share, ShareOutcome | None]], naming: Naming
 ) -> str:
-    workers = len(bad)
-    lines = [f"agent_perf.run({factory}, processes={workers}): no worker produced a result."]
-    lines += [f"  {_lost(share, outcome)['text'].split(';')[0]}" for share, outcome in bad]
+    lines = [f"agent_perf.run({factory}, {naming.spelled}): no worker produced a result."]
+    for share, outcome in bad:
+        lines.append(f"  {_lost(share, outcome, naming)['text'].split('; this')[0]}")
     first = next((o for _, o in bad if o is not None and o.traceback), None)
     if first is not None:
-        lines.append(f"Traceback in process {first.index}:")
+        lines.append(f"Traceback in {naming.label} {first.index}:")
         lines.append(first.traceback.rstrip())
     return "\n".join(lines)

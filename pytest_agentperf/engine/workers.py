@@ -24,26 +24,45 @@ import pickle
 import time
 import traceback
 from array import array
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pytest_agentperf.engine.execution import Execution, Instruments
 from pytest_agentperf.engine.phase import TaskSource, run_phase
-from pytest_agentperf.engine.shares import Share, ShareOutcome
+from pytest_agentperf.engine.plan import RunPlan
+from pytest_agentperf.engine.shares import (
+    Naming,
+    Share,
+    ShareOutcome,
+    check_tasks,
+    combine,
+    split,
+)
 from pytest_agentperf.engine.targets import Driver, adapt_target, driving
 from pytest_agentperf.engine.task_records import DEFAULT_MAX_RECORDS, TaskRecords
 from pytest_agentperf.errors import LoadConfigError, TargetError
-from pytest_agentperf.protocols import AgentLike, ProgressSink, RoundSampler, WorkerMock
+from pytest_agentperf.protocols import (
+    AgentLike,
+    ProgressSink,
+    ReplicableMock,
+    ReplicableSampler,
+    RoundSampler,
+    WorkerMock,
+)
+from pytest_agentperf.result import PerfResult
 from pytest_agentperf.spend import Prices
 
 __all__ = [
     "Factory",
+    "Job",
+    "Jobs",
     "WorkerContext",
     "building",
     "check_factory",
     "describe",
     "load_factory",
+    "make_jobs",
     "run_share",
 ]
 
@@ -51,7 +70,7 @@ __all__ = [
 Factory = Callable[["WorkerContext"], Any] | str
 
 _FACTORY_HELP = (
-    "with processes=, pass a factory that builds the target in each worker process: a "
+    "pass a factory that builds the target in each worker process: a "
     "module-level function 'def make_agent(ctx): return Agent(...)' (or a "
     "functools.partial of one), or its import path 'package.module:make_agent'"
 )
@@ -87,25 +106,30 @@ def describe(factory: object) -> str:
     return f"{module}.{name}" if module else str(name)
 
 
-def check_factory(factory: object, processes: int) -> Factory:
+def check_factory(factory: object, processes: int | Naming) -> Factory:
     """Validate a factory in the parent: an import path resolves, a callable pickles."""
+    spelled = _naming(processes).spelled
     if isinstance(factory, str):
         load_factory(factory)
         return factory
     if isinstance(factory, AgentLike) or not callable(factory) or inspect.isclass(factory):
         raise TargetError(
-            f"agent_perf.run(..., processes={processes}) got {_what(factory)}: an object "
+            f"agent_perf.run(..., {spelled}) got {_what(factory)}: an object "
             f"cannot be copied into another process; {_FACTORY_HELP}."
         )
     try:
         pickle.dumps(factory)
     except Exception as exc:
         raise LoadConfigError(
-            f"agent_perf.run(..., processes={processes}): the factory {describe(factory)} "
+            f"agent_perf.run(..., {spelled}): the factory {describe(factory)} "
             f"cannot be sent to a worker process ({type(exc).__name__}: {exc}); a lambda or "
             f"a function defined inside another cannot; {_FACTORY_HELP}."
         ) from exc
     return factory
+
+
+def _naming(workers: int | Naming) -> Naming:
+    return workers if isinstance(workers, Naming) else Naming.processes(workers)
 
 
 def load_factory(factory: Factory) -> Callable[[WorkerContext], Any]:
@@ -114,21 +138,19 @@ def load_factory(factory: Factory) -> Callable[[WorkerContext], Any]:
         return factory
     module_name, sep, attribute = factory.partition(":")
     if not sep or not module_name or not attribute:
-        raise LoadConfigError(
-            f"processes=: the factory path {factory!r} is not 'package.module:function'."
-        )
+        raise LoadConfigError(f"the factory path {factory!r} is not 'package.module:function'.")
     try:
         found: Any = importlib.import_module(module_name)
         for part in attribute.split("."):
             found = getattr(found, part)
     except (ImportError, AttributeError) as exc:
         raise LoadConfigError(
-            f"processes=: the factory path {factory!r} does not resolve "
+            f"the factory path {factory!r} does not resolve "
             f"({type(exc).__name__}: {exc}); use 'package.module:function' with the module "
             "importable (on sys.path) in this process and in the workers."
         ) from exc
     if not callable(found):
-        raise LoadConfigError(f"processes=: {factory!r} is {_what(found)}, not a function.")
+        raise LoadConfigError(f"the factory path {factory!r} is {_what(found)}, not a function.")
     return found  # type: ignore[no-any-return]
 
 
@@ -172,6 +194,115 @@ def _what(obj: object) -> str:
         return f"the class {obj.__qualname__}"
     text = repr(obj)
     return f"{text[:60]}... ({type(obj).__qualname__})" if len(text) > 60 else text
+
+
+# -- the parent's side: one job per worker ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """What one worker receives (pickled once, in the parent)."""
+
+    share: Share
+    factory: Factory
+    mock: Callable[[], WorkerMock] | None
+    memory: Callable[[], RoundSampler] | None
+    max_records: int
+    freeze_gc: bool = True
+    prices: Prices | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Jobs:
+    """A run split for its workers: the checked factory, the shares and each worker's
+    pickled :class:`Job` (what any transport sends: a pipe, a Ray actor call)."""
+
+    factory: Factory
+    shares: list[Share]
+    blobs: list[bytes]
+    naming: Naming
+
+    def combine(self, plan: RunPlan, outcomes: Sequence[ShareOutcome], mock: object) -> PerfResult:
+        """The merged result; the workers' mock statistics are added to the test's mock."""
+        if isinstance(mock, ReplicableMock):
+            for outcome in outcomes:
+                if outcome.mock_stats is not None:
+                    mock.absorb(outcome.mock_stats)
+        return combine(plan, self.shares, outcomes, describe(self.factory), self.naming)
+
+
+def make_jobs(
+    factory: object,
+    tasks: object,
+    plan: RunPlan,
+    workers: int,
+    naming: Naming,
+    *,
+    mock: object,
+    memory: object,
+    max_records: int,
+    freeze_gc: bool,
+    prices: Prices | None,
+) -> Jobs:
+    """Check the factory and the tasks, split ``plan`` and pickle one job per worker.
+
+    Everything a worker cannot rebuild (a lambda, an iterator, an unpicklable scripted
+    reply) is refused here, before any worker starts.
+    """
+    checked = check_factory(factory, naming)
+    source = check_tasks(tasks, naming)
+    shares = split(plan, source, workers, _mock_seed(mock), naming)
+    settings = (max_records, freeze_gc, prices)
+    jobs = [_job(share, checked, mock, memory, naming, *settings) for share in shares]
+    return Jobs(checked, shares, [_pickle(job, naming) for job in jobs], naming)
+
+
+def _mock_seed(mock: object) -> int:
+    seed = getattr(getattr(mock, "settings", None), "seed", 0)
+    return seed if isinstance(seed, int) else 0
+
+
+def _job(
+    share: Share,
+    factory: Factory,
+    mock: object,
+    memory: object,
+    naming: Naming,
+    records: int,
+    freeze: bool,
+    prices: Prices | None,
+) -> Job:
+    mock_recipe = mock.replica(share.mock_seed) if isinstance(mock, ReplicableMock) else None
+    if memory is not None and not isinstance(memory, ReplicableSampler):
+        raise LoadConfigError(
+            f"run({naming.spelled}) with a memory budget: the memory sampler "
+            f"{type(memory).__qualname__} has no replica() to rebuild it in each worker; "
+            "use pytest_agentperf.MemoryTracker."
+        )
+    memory_recipe = memory.replica() if memory is not None else None
+    return Job(share, factory, mock_recipe, memory_recipe, records, freeze, prices)
+
+
+def _pickle(job: Job, naming: Naming) -> bytes:
+    try:
+        return pickle.dumps(job)
+    except Exception as exc:
+        parts = (("the tasks", job.share.tasks), ("the mock's configuration", job.mock))
+        culprit = next((name for name, part in parts if not _picklable(part)), "the job")
+        raise LoadConfigError(
+            f"run({naming.spelled}): {culprit} cannot be sent to a worker process "
+            f"({type(exc).__name__}: {exc}). Worker processes rebuild everything from "
+            "picklable parts: tasks as a list or a module-level function f(i), scripted "
+            "replies and fault schedules as module-level functions, not lambdas."
+        ) from exc
+
+
+def _picklable(obj: object) -> bool:
+    try:
+        pickle.dumps(obj)
+    except Exception:
+        return False
+    return True
 
 
 # -- the worker's side of a run ------------------------------------------------------------

@@ -7,8 +7,11 @@ settings once, and register :class:`~pytest_agentperf.plugin.session.AgentPerfSe
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
+from pytest_agentperf.engine import ray_cluster
 from pytest_agentperf.plugin import fixtures
 from pytest_agentperf.plugin.markers import MARKER_LINES
 from pytest_agentperf.plugin.session import AgentPerfSession
@@ -35,6 +38,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     settings = load_settings(config)
     config.stash[SETTINGS_KEY] = settings
+    # A Ray cluster a run of this session started or joined ends with it (one that was
+    # there before, e.g. an outer pytest session's, stays).
+    config.add_cleanup(functools.partial(ray_cluster.shutdown, keep=ray_cluster.current()))
     session = AgentPerfSession(config, settings)
     session.load_baseline()  # a missing baseline is a usage error before any test runs
     if not config.pluginmanager.has_plugin(FIXTURES_NAME):

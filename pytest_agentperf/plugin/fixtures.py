@@ -82,6 +82,9 @@ def agent_perf(request: pytest.FixtureRequest) -> AgentPerf:
         memory=memory,
         progress=make_progress(request.config),
         prices=settings.prices,
+        backend=settings.backend,
+        ray_address=settings.ray_address,
+        ray_address_origin=settings.origin("agentperf_ray_address"),
     )
     request.node.stash[PERF_KEY] = perf
     return perf

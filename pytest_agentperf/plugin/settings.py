@@ -19,10 +19,13 @@ from typing import Any
 
 import pytest
 
+from pytest_agentperf.engine.ray_cluster import INSTALL, check_address, parse_address, ray_installed
+from pytest_agentperf.engine.runner import BACKENDS, Backend
 from pytest_agentperf.errors import (
     BaselineError,
     BudgetConfigError,
     CompareExprError,
+    LoadConfigError,
     MockConfigError,
 )
 from pytest_agentperf.files import unwritable_reason
@@ -65,6 +68,14 @@ MOCK_ENV_DESC = (
     "and {root} are the mock's URLs; NAME= stops a default from being set) (repeatable)"
 )
 MOCK_BASE_URL_DESC = "the mock_llm fixture's base URL (default http://127.0.0.1:9/v1)"
+BACKEND_DESC = (
+    "where agent_perf.run(..., workers=N) runs its N workers: 'processes' (on this machine, "
+    "the default) or 'ray' (actors of a Ray cluster; pip install 'pytest-agentperf[ray]')"
+)
+RAY_ADDRESS_DESC = (
+    "the Ray cluster of the 'ray' backend: its head's host:port, or 'auto' (default: "
+    "RAY_ADDRESS if set, else a local cluster on this machine's CPUs for the session)"
+)
 
 # (flag, ini name, ini type, metavar, help); ini names are the dests.
 OPTIONS: tuple[tuple[str, str, str, str | None, str], ...] = (
@@ -81,6 +92,8 @@ OPTIONS: tuple[tuple[str, str, str, str | None, str], ...] = (
     ("--mock-llm-allow", "mock_llm_allow", "linelist", "HOST", MOCK_ALLOW_DESC),
     ("--mock-llm-env", "mock_llm_env", "linelist", "NAME=VALUE", MOCK_ENV_DESC),
     ("--mock-llm-base-url", "mock_llm_base_url", "string", "URL", MOCK_BASE_URL_DESC),
+    ("--agentperf-backend", "agentperf_backend", "string", "NAME", BACKEND_DESC),
+    ("--agentperf-ray-address", "agentperf_ray_address", "string", "HOST:PORT", RAY_ADDRESS_DESC),
 )
 PYPROJECT_KEYS = ("budgets", "prices")
 LATEST = "latest"
@@ -136,6 +149,8 @@ class Settings:
     ini_budgets: Mapping[str, Budget] = field(default_factory=dict)
     mock: MockOptions = field(default_factory=MockOptions)
     prices: Prices | None = None  # [tool.agentperf.prices]: what LLM calls cost
+    backend: Backend = "processes"  # where run(..., workers=N) runs
+    ray_address: str | None = None  # the Ray cluster's; None: RAY_ADDRESS, or a local one
     #: Where each output setting came from (``agentperf_json`` -> ``--agentperf-json`` or
     #: ``ini option 'agentperf_json'``), for messages about writing it.
     origins: Mapping[str, str] = field(default_factory=dict)
@@ -369,6 +384,33 @@ def _outputs(config: pytest.Config, enabled: bool) -> tuple[Path | None, Path | 
     return paths[0], paths[1], str(save) if save else None
 
 
+def _backend(config: pytest.Config) -> tuple[Backend, str | None]:
+    """``--agentperf-backend`` and ``--agentperf-ray-address``, checked now: an unknown
+    backend, Ray asked for but not installed, or a bad address stops the run before any
+    test (an address only on the 'ray' backend: its TCP check takes milliseconds)."""
+    value, origin = _option(config, "agentperf_backend")
+    name = str(value).strip() if value else "processes"
+    backend = next((b for b in BACKENDS if b == name), None)
+    if backend is None:
+        raise pytest.UsageError(
+            f"{origin}: {value!r} is not a backend; use 'processes' (worker processes on this "
+            "machine) or 'ray' (actors of a Ray cluster)."
+        )
+    if backend == "ray" and not ray_installed():
+        raise pytest.UsageError(f"{origin} ray needs Ray, which is not installed: {INSTALL}")
+    address, address_origin = _option(config, "agentperf_ray_address")
+    if not address:
+        return backend, None
+    try:
+        if backend == "ray":
+            check_address(str(address), address_origin)
+        else:
+            parse_address(str(address), address_origin)
+    except LoadConfigError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    return backend, str(address).strip()
+
+
 def load_settings(config: pytest.Config) -> Settings:
     """Resolve the settings; raise ``pytest.UsageError`` naming the bad option and value."""
     try:
@@ -383,6 +425,7 @@ def load_settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(str(exc)) from exc
     enabled = bool(_option(config, "agentperf")[0])
     json_path, html_path, save = _outputs(config, enabled)
+    backend, ray_address = _backend(config)
     return Settings(
         enabled=enabled,
         json_path=json_path,
@@ -396,5 +439,7 @@ def load_settings(config: pytest.Config) -> Settings:
         ini_budgets=files,
         mock=_mock_options(config),
         prices=prices,
-        origins={dest: _option(config, dest)[1] for dest in OUTPUTS},
+        backend=backend,
+        ray_address=ray_address,
+        origins={dest: _option(config, dest)[1] for dest in (*OUTPUTS, "agentperf_ray_address")},
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -155,3 +156,26 @@ def agent_unchanged(ctx: WorkerContext) -> Any:
     return ImprovedAgent(
         base_url=ctx.mock.base_url, concurrency=ctx.concurrency or 1, cache_max_size=0
     )
+
+
+def killed_after_a_while_in_worker_1(ctx: WorkerContext) -> Target:
+    """Worker 1 is killed (SIGKILL) 0.8 s into its tasks, after it has reported progress."""
+    first: list[float] = []
+
+    async def target(payload: int) -> int:
+        await asyncio.sleep(0.002)
+        if not first:
+            first.append(time.monotonic())
+        if ctx.index == 1 and time.monotonic() - first[0] > 0.8:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return payload
+
+    return target
+
+
+async def slow_marked(marker_dir: str, ctx: WorkerContext) -> AsyncIterator[Target]:
+    """:func:`slow` from an async generator factory: writes ``start-<i>`` (its pid) when
+    built and ``stop-<i>`` when torn down (a cancelled run tears it down too)."""
+    _mark(marker_dir, f"start-{ctx.index}")
+    yield slow(ctx)
+    _mark(marker_dir, f"stop-{ctx.index}")
