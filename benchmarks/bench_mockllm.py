@@ -1,6 +1,6 @@
 """What the mock LLM costs on the measured hot path.
 
-    /tmp/venv/bin/python benchmarks/bench_mockllm.py [--calls N] [--rss-calls N]
+    python benchmarks/bench_mockllm.py [--calls N] [--rss-calls N]
 
 1. Per-call cost, transport mode vs a bare ``httpx.MockTransport`` handler returning the same
    body, measured in the same run (interleaved rounds, medians): target <= 1.1x.
