@@ -29,6 +29,7 @@ import httpx2
 import psutil
 
 from pytest_agentperf.mockllm import Fixed, MockLLM
+from pytest_agentperf.mockllm.core import Incoming
 
 REQUEST = {"model": "gpt-bench", "messages": [{"role": "user", "content": "Hello, benchmark"}]}
 PATH = "/chat/completions"
@@ -123,6 +124,25 @@ async def bench_cost(calls: int, rounds: int) -> None:
     )
 
 
+def bench_core_alone(calls: int = 20_000) -> None:
+    """The mock's own work per call (plan and finish) on prebuilt requests, out of any client.
+
+    Beside the per-call cost above it shows how much of the mock's share is its own code
+    and how much is that code running inside a client's call path (colder caches).
+    """
+    mock = MockLLM()
+    core = mock._core  # the front ends' core, reached here to time it alone
+    requests = [httpx.Request("POST", mock.base_url + PATH, json=REQUEST) for _ in range(calls)]
+    incoming = [Incoming(r.method, r.url.path, r.content, r.headers) for r in requests]
+    for request in incoming[:1000]:  # warm-up
+        core.finish(core.plan(request, 0.0), 0.0)
+    start = time.process_time()
+    for request in incoming:
+        core.finish(core.plan(request, 0.0), 0.0)
+    alone = (time.process_time() - start) / calls
+    print(f"the mock's core alone (plan + finish, prebuilt requests): {alone * 1e6:.1f} us/call")
+
+
 async def bench_rss(calls: int) -> None:
     process = psutil.Process()
     async with MockLLM() as mock, httpx.AsyncClient(base_url=mock.base_url) as client:
@@ -176,6 +196,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {psutil.cpu_count()} CPUs, load {psutil.getloadavg()[0]:.2f} (preliminary)")
     asyncio.run(bench_cost(args.calls, args.rounds))
+    bench_core_alone()
     asyncio.run(bench_concurrency(100, 10))
     asyncio.run(bench_rss(args.rss_calls))
 
