@@ -80,11 +80,20 @@ async def bench_cost(calls: int, rounds: int) -> None:
     def bare(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, headers=headers, content=body)
 
+    core = mock._core  # the front ends' core, reached here to time it in a client's path
+
+    def bare_and_core(request: httpx.Request) -> httpx.Response:
+        # the bare handler plus the mock's core work: what that work costs inside a client
+        plan = core.plan(Incoming(request.method, request.url.path, request.content, {}), 0.0)
+        core.finish(plan, 0.0)
+        return httpx.Response(200, headers=headers, content=plan.body)
+
     def bare2(request: httpx2.Request) -> httpx2.Response:
         return httpx2.Response(200, headers=headers, content=body)
 
     url = mock.base_url
     bare_c = httpx.AsyncClient(transport=httpx.MockTransport(bare), base_url=url)
+    core_c = httpx.AsyncClient(transport=httpx.MockTransport(bare_and_core), base_url=url)
     mock_c = httpx.AsyncClient(transport=mock.httpx_transport(), base_url=url)
     respx_c = httpx.AsyncClient(base_url=url)
     bare2_c = httpx2.AsyncClient(transport=httpx2.MockTransport(bare2), base_url=url)
@@ -94,6 +103,7 @@ async def bench_cost(calls: int, rounds: int) -> None:
         medians = await interleaved(
             {
                 "bare httpx.MockTransport": lambda: bare_c.post(PATH, json=REQUEST),
+                "bare + the mock's core": lambda: core_c.post(PATH, json=REQUEST),
                 "mock httpx_transport()": lambda: mock_c.post(PATH, json=REQUEST),
                 "mock respx patching": lambda: respx_c.post(PATH, json=REQUEST),
                 "bare httpx2.MockTransport": lambda: bare2_c.post(PATH, json=REQUEST),
@@ -106,7 +116,7 @@ async def bench_cost(calls: int, rounds: int) -> None:
             mock,
         )
     finally:
-        for client in (bare_c, mock_c, respx_c):
+        for client in (bare_c, core_c, mock_c, respx_c):
             await client.aclose()
         for client2 in (bare2_c, mock2_c, intercepted_c):
             await client2.aclose()
