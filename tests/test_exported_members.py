@@ -74,7 +74,11 @@ def test_the_plugin_surface_users_type(pytester: pytest.Pytester) -> None:
     for fixture in ("agent_perf", "mock_llm", "memory_tracker", "async_benchmark"):
         fixtures.stdout.fnmatch_lines([f"{fixture} -- *"])
     markers = pytester.runpytest("--markers")
-    for marker in ("agentperf", "throughput", "latency", "memory_growth", "error_rate"):
+    markers_users_type = (
+        *("agentperf", "throughput", "latency", "memory_growth", "error_rate"),
+        *("cpu", "llm", "mock_llm"),
+    )
+    for marker in markers_users_type:
         markers.stdout.fnmatch_lines([f"@pytest.mark.{marker}(*"])
     help_text = pytester.runpytest("--help").stdout.str()
     for option in (
@@ -87,6 +91,12 @@ def test_the_plugin_surface_users_type(pytester: pytest.Pytester) -> None:
         "--agentperf-scale",
         "--agentperf-seed",
         "--agentperf-budget",
+        "--agentperf-backend",
+        "--agentperf-ray-address",
+        "--mock-llm-host",
+        "--mock-llm-allow",
+        "--mock-llm-env",
+        "--mock-llm-base-url",
     ):
         assert f"{option} " in help_text or f"{option}=" in help_text, option
 
@@ -98,3 +108,28 @@ def test_the_console_script_and_entry_point_are_declared() -> None:
     assert plugins.get("agentperf") == "pytest_agentperf.plugin"
     scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
     assert scripts.get("agentperf") == "pytest_agentperf.cli:main"
+
+
+def test_the_run_keywords_users_type() -> None:
+    import inspect
+
+    from pytest_agentperf import AgentPerf
+
+    for method in (AgentPerf.run, AgentPerf.run_sync):
+        keywords = inspect.signature(method).parameters
+        for name in ("tasks", "n", "concurrency", "rate", "duration", "warmup", "name"):
+            assert name in keywords, (method.__name__, name)
+        for name in ("processes", "workers", "backend"):
+            assert name in keywords, (method.__name__, name)
+    assert "backend" in inspect.signature(AgentPerf).parameters
+    assert "ray_address" in inspect.signature(AgentPerf).parameters
+
+
+def test_the_agentperf_subcommands_users_type(capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_agentperf.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    lines = capsys.readouterr().out.splitlines()
+    listed = {line.split()[0] for line in lines if line.startswith("    ") and line.strip()}
+    assert {"compare", "report", "baselines", "ab"} <= listed, listed
