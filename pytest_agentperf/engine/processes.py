@@ -32,7 +32,7 @@ from typing import Any
 
 from pytest_agentperf.engine.plan import RunPlan
 from pytest_agentperf.engine.shares import Naming, ShareOutcome
-from pytest_agentperf.engine.workers import Job, make_jobs, run_share
+from pytest_agentperf.engine.workers import Job, make_jobs
 from pytest_agentperf.protocols import ProgressSink
 from pytest_agentperf.result import PerfResult
 from pytest_agentperf.spend import Prices
@@ -305,17 +305,7 @@ async def _serve(conn: Connection, job: Job) -> ShareOutcome:
 
     loop.add_reader(conn.fileno(), on_message)
     try:
-        return await run_share(
-            job.share,
-            job.factory,
-            mock=job.mock,
-            memory=job.memory,
-            max_records=job.max_records,
-            freeze_gc=job.freeze_gc,
-            prices=job.prices,
-            ready=ready,
-            progress=_PipeProgress(conn),
-        )
+        return await job.run(ready=ready, progress=_PipeProgress(conn))
     except asyncio.CancelledError:
         return ShareOutcome(index=job.share.index, error="stopped by the parent", stage="cancelled")
     finally:

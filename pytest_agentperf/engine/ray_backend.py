@@ -36,7 +36,7 @@ from typing import Any
 from pytest_agentperf.engine.plan import RunPlan
 from pytest_agentperf.engine.ray_cluster import Cluster, connect, require_ray, reserve_cpus
 from pytest_agentperf.engine.shares import Naming, ShareOutcome
-from pytest_agentperf.engine.workers import Job, Jobs, make_jobs, run_share
+from pytest_agentperf.engine.workers import Job, Jobs, make_jobs
 from pytest_agentperf.errors import WorkerError
 from pytest_agentperf.protocols import ProgressSink
 from pytest_agentperf.result import PerfResult
@@ -135,17 +135,7 @@ class ShareActor:
             self._warmed.set()
             return _unpickled(index, exc)
         try:
-            outcome = await run_share(
-                job.share,
-                job.factory,
-                mock=job.mock,
-                memory=job.memory,
-                max_records=job.max_records,
-                freeze_gc=job.freeze_gc,
-                prices=job.prices,
-                ready=self._ready_to_go,
-                progress=self._tally,
-            )
+            outcome = await job.run(ready=self._ready_to_go, progress=self._tally)
         finally:
             self._warmed.set()  # a share that failed before its warm-up ended: not ready
         outcome.node = _node_address()

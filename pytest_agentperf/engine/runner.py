@@ -173,8 +173,8 @@ class AgentPerf:
 
     def _spread(
         self, processes: int | None, workers: int | None, backend: Backend | None
-    ) -> tuple[int, Backend, str] | None:
-        """``(N, backend, how it was spelled)`` for a run on several workers, else None."""
+    ) -> tuple[int, Backend, Naming] | None:
+        """``(N, backend, how the run was asked for)`` for a run on several workers, else None."""
         if processes is not None and workers is not None:
             raise LoadConfigError(
                 f"run(processes={processes}, workers={workers}): pass one of them; "
@@ -186,7 +186,8 @@ class AgentPerf:
                     f"run(processes={processes}, backend={backend!r}): processes=N runs local "
                     f"processes; for the {backend!r} backend write workers={processes}."
                 )
-            return check_workers(processes), "processes", f"processes={processes}"
+            count = check_workers(processes)
+            return count, "processes", Naming(f"processes={count}", key="processes")
         if workers is None:
             if backend is not None:
                 raise LoadConfigError(
@@ -197,7 +198,7 @@ class AgentPerf:
         chosen = backend if backend is not None else self.backend
         _check_backend(chosen, "run(backend=...)")
         spelled = f"workers={count}" + (f", backend={backend!r}" if backend is not None else "")
-        return count, chosen, spelled
+        return count, chosen, Naming(spelled, key="workers")
 
     async def _run_spread(
         self,
@@ -206,7 +207,7 @@ class AgentPerf:
         plan: RunPlan,
         count: int,
         backend: Backend,
-        spelled: str,
+        naming: Naming,
     ) -> PerfResult:
         """The run on ``count`` workers of ``backend``, merged."""
         if backend == "ray":
@@ -226,7 +227,6 @@ class AgentPerf:
                 freeze_gc=self.freeze_gc,
                 prices=self.prices,
             )
-        key = "processes" if spelled.startswith("processes") else "workers"
         return await run_in_processes(
             target,
             tasks,
@@ -238,7 +238,7 @@ class AgentPerf:
             max_records=self.max_records,
             freeze_gc=self.freeze_gc,
             prices=self.prices,
-            naming=Naming(spelled, key=key),
+            naming=naming,
         )
 
     def run_sync(

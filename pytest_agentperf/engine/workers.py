@@ -211,6 +211,24 @@ class Job:
     freeze_gc: bool = True
     prices: Prices | None = None
 
+    def run(
+        self,
+        ready: Callable[[], Awaitable[None]] | None = None,
+        progress: ProgressSink | None = None,
+    ) -> Awaitable[ShareOutcome]:
+        """:func:`run_share` of this job, where the worker is (every backend calls this)."""
+        return run_share(
+            self.share,
+            self.factory,
+            mock=self.mock,
+            memory=self.memory,
+            max_records=self.max_records,
+            freeze_gc=self.freeze_gc,
+            prices=self.prices,
+            ready=ready,
+            progress=progress,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Jobs:
